@@ -1,0 +1,1 @@
+//! Helpers shared by smalloc tests and benchmarks.

@@ -1,0 +1,242 @@
+//! The operating-system interface of smalloc.
+//!
+//! smalloc needs only a handful of things from the OS, all of them about address space:
+//!
+//! * [`reserve`]: a huge, lazily backed region (`MAP_NORESERVE`) that costs nothing until touched;
+//! * [`map`], [`commit`]: ordinary, committed anonymous memory for blocks too big for any slab;
+//! * [`unmap`], [`remap`]: give a mapping back, or resize it without copying its pages;
+//! * [`purge`]: drop the physical pages behind a range so they read back as zero;
+//! * [`exclude_from_core_dumps`]: keep the sparse reservation out of core files;
+//! * [`page_size`].
+//!
+//! Every function here is a thin wrapper over one system call. None of them allocates, locks,
+//! prints or panics, so all of them may be called from inside a global allocator. Failures are
+//! reported as `None` / `false`; the caller decides what to do.
+//!
+//! Linux is the tested platform. The macOS branches are written against the documented
+//! `mmap`/`madvise` behaviour of Darwin but have not been run (see the workspace README).
+
+#![no_std]
+#![deny(missing_docs)]
+
+use core::ptr::{self, NonNull};
+
+/// Flags shared by every anonymous private mapping this crate makes.
+const ANON_PRIVATE: libc::c_int = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+
+/// Reserves `len` bytes of address space, readable and writable, without committing memory.
+///
+/// The pages are backed by the kernel only when first touched, and read as zero until written.
+/// `MAP_NORESERVE` keeps the kernel from charging the whole length against the commit limit, which
+/// is what lets a process hold tens of TiB of addresses it will only ever use sparsely.
+///
+/// Returns `None` if the OS refuses (address-space limit, `ulimit -v`, strict overcommit).
+pub fn reserve(len: usize) -> Option<NonNull<u8>> {
+    mmap_anon(len, ANON_PRIVATE | libc::MAP_NORESERVE)
+}
+
+/// Maps `len` bytes of fresh, zero-filled, committed memory.
+///
+/// Unlike [`reserve`], the mapping is charged against the commit limit, so under strict overcommit
+/// an impossible request fails here, cleanly, instead of later with a fault.
+pub fn map(len: usize) -> Option<NonNull<u8>> {
+    mmap_anon(len, ANON_PRIVATE)
+}
+
+/// Replaces `[ptr, ptr + len)` with fresh, zero-filled, committed pages (as [`map`] would make),
+/// in place. Used to commit one part of a [`reserve`]d range. Returns whether the OS agreed; on
+/// failure the range may be unmapped.
+///
+/// # Safety
+/// The range must be page-aligned and lie inside a reservation this process owns whose contents
+/// nobody needs.
+pub unsafe fn commit(ptr: NonNull<u8>, len: usize) -> bool {
+    // SAFETY: the caller guarantees the range is ours and dead; MAP_FIXED replaces exactly it.
+    let p = unsafe {
+        libc::mmap(
+            ptr.as_ptr().cast(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            ANON_PRIVATE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    p == ptr.as_ptr().cast()
+}
+
+fn mmap_anon(len: usize, flags: libc::c_int) -> Option<NonNull<u8>> {
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: an anonymous mapping with a null hint creates new pages and cannot alias or clobber
+    // any existing mapping; the kernel validates `len` and reports failure as MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// Unmaps `[ptr, ptr + len)`. Returns whether the OS accepted the request.
+///
+/// # Safety
+/// The range must be page-aligned, must lie within mappings this process owns, and nothing may
+/// access it afterwards.
+pub unsafe fn unmap(ptr: NonNull<u8>, len: usize) -> bool {
+    // SAFETY: the caller guarantees the range is ours and dead.
+    unsafe { libc::munmap(ptr.as_ptr().cast(), len) == 0 }
+}
+
+/// Resizes the mapping `[ptr, ptr + old_len)` to `new_len` bytes, moving it if it cannot grow in
+/// place. The contents (up to the smaller length) travel with it, without being copied.
+///
+/// Returns the new start, or `None` if the OS refuses, in which case the old mapping is intact.
+/// Always `None` where the OS has no `mremap` (macOS): callers then allocate, copy and free.
+///
+/// # Safety
+/// `[ptr, ptr + old_len)` must be exactly one page-aligned anonymous mapping this process owns;
+/// on success, the old range must not be accessed again.
+pub unsafe fn remap(ptr: NonNull<u8>, old_len: usize, new_len: usize) -> Option<NonNull<u8>> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: the caller guarantees the range is one mapping of ours; MREMAP_MAYMOVE lets the
+        // kernel pick a new place, and on failure the old mapping is left untouched.
+        let p =
+            unsafe { libc::mremap(ptr.as_ptr().cast(), old_len, new_len, libc::MREMAP_MAYMOVE) };
+        if p == libc::MAP_FAILED {
+            None
+        } else {
+            NonNull::new(p.cast())
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (ptr, old_len, new_len);
+        None
+    }
+}
+
+/// Releases the physical pages behind `[ptr, ptr + len)` while keeping the addresses reserved.
+///
+/// Returns `true` when the range is now guaranteed to read as zero (and to cost no memory until
+/// touched again); `false` if the OS refused, in which case the contents are unchanged.
+///
+/// # Safety
+/// The range must be page-aligned, inside a private anonymous mapping this process owns, and hold
+/// nothing anyone still needs.
+pub unsafe fn purge(ptr: NonNull<u8>, len: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: caller guarantees the range is ours and dead. For private anonymous memory,
+        // MADV_DONTNEED frees the pages and later reads see zero-filled pages.
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // Darwin's MADV_DONTNEED does not promise zeroes, so map fresh pages over the range.
+        // SAFETY: caller guarantees the range is ours and dead; MAP_FIXED replaces exactly it.
+        let p = unsafe {
+            libc::mmap(
+                ptr.as_ptr().cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                ANON_PRIVATE | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        p == ptr.as_ptr().cast()
+    }
+}
+
+/// Asks the OS to leave `[ptr, ptr + len)` out of core dumps. Best effort: returns whether the
+/// hint was accepted (always `false` where the OS has no such hint).
+///
+/// # Safety
+/// The range must be page-aligned and inside a mapping this process owns.
+pub unsafe fn exclude_from_core_dumps(ptr: NonNull<u8>, len: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: caller guarantees the range is ours; MADV_DONTDUMP only sets a flag on the VMA.
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTDUMP) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (ptr, len);
+        false
+    }
+}
+
+/// The size of a virtual-memory page, in bytes (4096 on x86_64 Linux, 16384 on Apple Silicon).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions; it only reads a system constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as usize } else { 4096 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_touch_purge_unmap() {
+        let page = page_size();
+        let len = 1usize << 36; // 64 GiB of addresses: far more than this machine's memory
+        let p = reserve(len).expect("a MAP_NORESERVE reservation of 64 GiB should succeed");
+        // SAFETY: p is a fresh writable reservation of `len` bytes; we touch 3 scattered pages.
+        unsafe {
+            assert_eq!(*p.as_ptr(), 0);
+            *p.as_ptr() = 7;
+            *p.as_ptr().add(len / 2) = 8;
+            *p.as_ptr().add(len - 1) = 9;
+            assert!(exclude_from_core_dumps(p, len));
+            assert!(purge(p, page));
+            assert_eq!(*p.as_ptr(), 0, "a purged page must read back as zero");
+            assert_eq!(
+                *p.as_ptr().add(len / 2),
+                8,
+                "pages outside the purge must be kept"
+            );
+            assert!(unmap(p, len));
+        }
+    }
+
+    #[test]
+    fn map_remap_keeps_contents() {
+        let page = page_size();
+        let p = map(page).unwrap();
+        // SAFETY: p is a fresh mapping of one page; after remap we only use the returned range.
+        unsafe {
+            p.as_ptr().write_bytes(0xAB, page);
+            let q = remap(p, page, 64 * page).expect("mremap should grow an anonymous mapping");
+            assert_eq!(*q.as_ptr().add(page - 1), 0xAB);
+            assert_eq!(*q.as_ptr().add(63 * page), 0, "grown part is zero-filled");
+            assert!(unmap(q, 64 * page));
+        }
+    }
+
+    #[test]
+    fn impossible_requests_fail_cleanly() {
+        assert!(map(0).is_none());
+        assert!(reserve(0).is_none());
+        assert!(map(1usize << 62).is_none());
+        assert!(reserve(usize::MAX & !(page_size() - 1)).is_none());
+    }
+
+    #[test]
+    fn page_size_is_a_power_of_two() {
+        assert!(page_size().is_power_of_two());
+        assert!(page_size() >= 4096);
+    }
+}

@@ -1,0 +1,201 @@
+//! Direct mappings: blocks the slabs cannot serve.
+//!
+//! A request bigger than the largest slot (2 GiB), aligned more than a slot can be, or arriving
+//! when every slab that could serve it is exhausted gets a mapping of its own:
+//!
+//! ```text
+//!   ptr - page          ptr                               ptr + data_len
+//!   [ header page      ][ data, rounded up to whole pages ]
+//! ```
+//!
+//! The header page records the mapping's length, so freeing, resizing and `usable_size` need
+//! nothing but the pointer (the C ABI's `free` gets no size). A check word derived from the
+//! pointer guards against acting on memory that is not such a header. When the alignment exceeds
+//! a page, the mapping is over-sized and the unaligned lead and tail are unmapped again.
+
+use core::ptr::NonNull;
+
+use crate::layout::round_up;
+
+/// Check word of a header, xored with the block's address so a stale or foreign header copied
+/// elsewhere does not pass.
+const MAGIC: usize = 0x5a11_0c0d_1bec_7b10;
+
+/// Bookkeeping stored at the start of the page before a directly mapped block.
+#[repr(C)]
+struct Header {
+    check: usize,
+    /// Length of the whole mapping, header page included.
+    map_len: usize,
+}
+
+/// The header of the block at `ptr`.
+///
+/// # Safety
+/// `ptr` must have been returned by [`alloc`] and not freed.
+unsafe fn header(ptr: *mut u8, page: usize) -> *mut Header {
+    // SAFETY: the caller guarantees ptr is a direct block, so ptr - page is its header page.
+    unsafe { ptr.sub(page).cast() }
+}
+
+/// Maps a block of at least `size` bytes aligned to `align`; null if the OS refuses.
+///
+/// The block is committed memory (not `MAP_NORESERVE`), so a request the machine cannot back
+/// fails here with null rather than later with the OOM killer. For alignments above a page, the
+/// search for an aligned spot uses an uncommitted reservation, of which only the block itself is
+/// then committed.
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    let page = plat::page_size();
+    let Some(data_len) = round_up(size.max(1), page) else {
+        return core::ptr::null_mut();
+    };
+    let Some(block_len) = data_len.checked_add(page) else {
+        return core::ptr::null_mut();
+    };
+    let ptr = if align <= page {
+        match plat::map(block_len) {
+            Some(start) => start.as_ptr() as usize + page,
+            None => return core::ptr::null_mut(),
+        }
+    } else {
+        match aligned_block(data_len, block_len, align, page) {
+            Some(ptr) => ptr,
+            None => return core::ptr::null_mut(),
+        }
+    };
+    let ptr = ptr as *mut u8;
+    // SAFETY: the header page is mapped, writable and ours.
+    unsafe { write_header(ptr, page, block_len) };
+    ptr
+}
+
+/// Commits `block_len` bytes whose last `data_len` start at a multiple of `align` (> `page`),
+/// returning that address.
+fn aligned_block(data_len: usize, block_len: usize, align: usize, page: usize) -> Option<usize> {
+    // Room for an aligned address with a header page before it: at most align - page of lead.
+    let span = data_len.checked_add(align)?;
+    let start = plat::reserve(span)?.as_ptr() as usize;
+    let ptr = (start + page).next_multiple_of(align);
+    let lead = ptr - page - start;
+    let tail = span - lead - block_len;
+    // SAFETY: every range below is a page-aligned part of the reservation just made, and nothing
+    // else uses it.
+    unsafe {
+        let at = |a: usize| NonNull::new_unchecked(a as *mut u8);
+        if !plat::commit(at(ptr - page), block_len) {
+            plat::unmap(at(start), span);
+            return None;
+        }
+        if lead > 0 {
+            plat::unmap(at(start), lead);
+        }
+        if tail > 0 {
+            plat::unmap(at(ptr + data_len), tail);
+        }
+    }
+    Some(ptr)
+}
+
+/// # Safety
+/// The page before `ptr` must be the mapped header page of the block at `ptr`.
+unsafe fn write_header(ptr: *mut u8, page: usize, map_len: usize) {
+    // SAFETY: per the caller, the header page is mapped and belongs to this block.
+    unsafe {
+        header(ptr, page).write(Header {
+            check: MAGIC ^ ptr as usize,
+            map_len,
+        })
+    };
+}
+
+/// The mapping length recorded for `ptr`, if its header checks out.
+///
+/// # Safety
+/// The page before `ptr` must be readable.
+unsafe fn map_len(ptr: *mut u8, page: usize) -> Option<usize> {
+    // SAFETY: per the caller, the header page can be read.
+    let h = unsafe { header(ptr, page).read() };
+    (h.check == MAGIC ^ ptr as usize).then_some(h.map_len)
+}
+
+/// Whether `ptr` carries a valid direct-mapping header.
+///
+/// # Safety
+/// The page before `ptr` must be readable.
+pub unsafe fn is_direct(ptr: *mut u8) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { map_len(ptr, plat::page_size()).is_some() }
+}
+
+/// Usable bytes of the block at `ptr` (its data pages); 0 if the header does not check out.
+///
+/// # Safety
+/// `ptr` must have been returned by [`alloc`] (or [`grow`]) and not freed.
+pub unsafe fn usable_size(ptr: *mut u8) -> usize {
+    let page = plat::page_size();
+    // SAFETY: forwarded from the caller.
+    unsafe { map_len(ptr, page) }.map_or(0, |len| len - page)
+}
+
+/// Unmaps the block at `ptr`. A pointer whose header does not check out is left alone.
+///
+/// # Safety
+/// `ptr` must have been returned by [`alloc`] (or [`grow`]) and not freed; it is dead afterwards.
+pub unsafe fn dealloc(ptr: *mut u8) {
+    let page = plat::page_size();
+    // SAFETY: forwarded from the caller; the whole mapping is the header page plus data.
+    unsafe {
+        if let Some(len) = map_len(ptr, page) {
+            plat::unmap(NonNull::new_unchecked(ptr.sub(page)), len);
+        }
+    }
+}
+
+/// Gives back the pages past `new_size` without moving the block. Never fails.
+///
+/// # Safety
+/// `ptr` must be a live block from [`alloc`] and `new_size` no larger than its usable size.
+pub unsafe fn shrink_in_place(ptr: *mut u8, new_size: usize) {
+    let page = plat::page_size();
+    // SAFETY: forwarded from the caller.
+    let Some(len) = (unsafe { map_len(ptr, page) }) else {
+        return;
+    };
+    let keep = page + round_up(new_size.max(1), page).unwrap_or(len - page);
+    if keep < len {
+        // SAFETY: the tail pages belong to this block and lie beyond what the caller keeps.
+        unsafe {
+            plat::unmap(NonNull::new_unchecked(ptr.sub(page).add(keep)), len - keep);
+            write_header(ptr, page, keep);
+        }
+    }
+}
+
+/// Grows the block at `ptr` to at least `new_size` bytes with the OS's remap, moving it if need be
+/// (only page alignment survives a move). Returns the block's new address, or null if the OS
+/// refused or cannot remap, in which case the block is untouched.
+///
+/// # Safety
+/// `ptr` must be a live block from [`alloc`]. On success the old address is dead.
+pub unsafe fn grow(ptr: *mut u8, new_size: usize) -> *mut u8 {
+    let page = plat::page_size();
+    // SAFETY: forwarded from the caller.
+    let Some(old_len) = (unsafe { map_len(ptr, page) }) else {
+        return core::ptr::null_mut();
+    };
+    let Some(new_len) = round_up(new_size, page).and_then(|n| n.checked_add(page)) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: [ptr - page, ptr - page + old_len) is exactly the block's mapping.
+    match unsafe { plat::remap(NonNull::new_unchecked(ptr.sub(page)), old_len, new_len) } {
+        Some(start) => {
+            // SAFETY: the new mapping starts with the (moved) header page.
+            unsafe {
+                let ptr = start.as_ptr().add(page);
+                write_header(ptr, page, new_len);
+                ptr
+            }
+        }
+        None => core::ptr::null_mut(),
+    }
+}
