@@ -1,0 +1,1 @@
+//! The C ABI of smalloc (work in progress).
