@@ -90,14 +90,20 @@ pub const fn head_after_push(h: u64, slot: u32) -> u64 {
     (h & !LOW).wrapping_add(COUNTER_ONE) | slot as u64
 }
 
-/// The link word a free slot `slot` of class `sc` stores to point at `next`.
+/// The link word a free slot `slot` stores to point at `next`.
+///
+/// The class does not enter into it: the wrapping 32-bit difference decodes back to `next`
+/// exactly, and reducing it modulo the slab's slot count would change nothing after decoding.
 #[inline(always)]
-pub const fn encode_link(slot: u32, next: u32, sc: u32, state: SlotState) -> u64 {
-    let rel = next.wrapping_sub(slot).wrapping_sub(1) & slot_mask(sc);
+pub const fn encode_link(slot: u32, next: u32, state: SlotState) -> u64 {
+    let rel = next.wrapping_sub(slot).wrapping_sub(1);
     ((state as u64) << 32) | rel as u64
 }
 
 /// The slot that free slot `slot` of class `sc` points at, given its link word.
+///
+/// The mask changes nothing for links this allocator wrote, but keeps a link scribbled over by a
+/// use-after-free bug in the program pointing inside the slab, rather than anywhere in memory.
 #[inline(always)]
 pub const fn decode_next(slot: u32, link: u64, sc: u32) -> u32 {
     slot.wrapping_add(1).wrapping_add(link as u32) & slot_mask(sc)
@@ -158,15 +164,12 @@ pub unsafe fn try_pop(head: &AtomicU64, area: usize, sc: u32) -> Pop {
 /// `ptr` must be a slot of the slab `head` belongs to, currently handed out, and dead: nobody may
 /// use it after this call.
 #[inline(always)]
-pub unsafe fn push(head: &AtomicU64, ptr: *mut u8, slot: u32, sc: u32, state: SlotState) {
+pub unsafe fn push(head: &AtomicU64, ptr: *mut u8, slot: u32, state: SlotState) {
     // SAFETY: the slot is ours until the CAS publishes it, and is at least 8 bytes, 8-aligned.
     let link = unsafe { &*(ptr as *const AtomicU64) };
     let mut h = head.load(Ordering::Relaxed);
     loop {
-        link.store(
-            encode_link(slot, head_first(h), sc, state),
-            Ordering::Relaxed,
-        );
+        link.store(encode_link(slot, head_first(h), state), Ordering::Relaxed);
         // Release: the link and everything the user wrote happen-before the pop that takes it.
         match head.compare_exchange_weak(
             h,

@@ -38,8 +38,9 @@ const AREA_MASK: usize = (1 << AREA_BITS) - 1;
 #[inline(always)]
 pub const fn size_class(size: usize, align: usize) -> u32 {
     let need = if size > align { size } else { align };
-    // ceil(log2(need)) with a floor of MIN_SC, in one count: `| 7` keeps 3 bits set.
-    usize::BITS - ((need.wrapping_sub(1)) | ((1 << MIN_SC) - 1)).leading_zeros()
+    // ceil(log2(need)) with a floor of MIN_SC, in one bit scan: `| 7` keeps the operand >= 7
+    // (so it is never zero and the result never below 3).
+    (need.wrapping_sub(1) | ((1 << MIN_SC) - 1)).ilog2() + 1
 }
 
 /// Number of slots in each slab of class `sc`: `2^(35 - sc)`, from 2^32 (8 B) down to 16 (2 GiB).
@@ -52,8 +53,20 @@ pub const fn slots_per_slab(sc: u32) -> u64 {
 /// slab is never handed out and marks the end of its free list).
 #[inline(always)]
 pub const fn slot_mask(sc: u32) -> u32 {
-    (slots_per_slab(sc) - 1) as u32
+    // A table lookup is one memory operand; the shift by a runtime class costs five instructions.
+    SLOT_MASKS[sc as usize & (NUM_SCS - 1)]
 }
+
+/// [`slot_mask`] of every class position: `2^(35 - sc) - 1` (zero for the unused classes 0-2).
+const SLOT_MASKS: [u32; NUM_SCS] = {
+    let mut masks = [0; NUM_SCS];
+    let mut sc = MIN_SC;
+    while sc < NUM_SCS as u32 {
+        masks[sc as usize] = u32::MAX >> (sc - MIN_SC);
+        sc += 1;
+    }
+    masks
+};
 
 /// Offset from the base of slot `slot` of slab `slab` in class `sc`.
 #[inline(always)]
@@ -61,10 +74,11 @@ pub const fn slot_offset(slab: usize, sc: u32, slot: u32) -> usize {
     (slab << (SC_BITS + AREA_BITS)) | ((sc as usize) << AREA_BITS) | ((slot as usize) << sc)
 }
 
-/// Offset of the start of the area of (`slab`, `sc`): the offset of its slot 0.
+/// Offset of the start of the area whose free-list head has index `head_index` (see
+/// [`head_index`]): the offset of its slot 0. The head index *is* the top bits of the offset.
 #[inline(always)]
-pub const fn area_offset(slab: usize, sc: u32) -> usize {
-    slot_offset(slab, sc, 0)
+pub const fn area_offset(head_index: usize) -> usize {
+    head_index << AREA_BITS
 }
 
 /// The index of the free-list head of the area that contains `offset`: `slab * 32 + sc`, which is

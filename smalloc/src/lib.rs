@@ -290,8 +290,23 @@ impl<F> Smalloc<F> {
     /// The head word of (`slab`, `sc`).
     #[inline(always)]
     fn head(&self, slab: usize, sc: u32) -> &AtomicU64 {
-        // SAFETY: slab < 32 and sc < 32, so the index is < 1024.
-        unsafe { self.heads.0.get_unchecked(head_index(slab, sc)) }
+        self.head_at(head_index(slab, sc))
+    }
+
+    /// The head word with index `hi` (`slab * 32 + sc`).
+    #[inline(always)]
+    fn head_at(&self, hi: usize) -> &AtomicU64 {
+        debug_assert!(hi < NUM_SLABS * layout::NUM_SCS);
+        // SAFETY: callers derive hi from a slab < 32 and a class < 32, so it is < 1024.
+        unsafe { self.heads.0.get_unchecked(hi) }
+    }
+
+    /// One pop attempt on (`slab`, `sc`).
+    #[inline(always)]
+    fn try_pop(&self, base: usize, slab: usize, sc: u32) -> Pop {
+        let hi = head_index(slab, sc);
+        // SAFETY: the head and the area belong together and lie in the live reservation.
+        unsafe { freelist::try_pop(self.head_at(hi), base + area_offset(hi), sc) }
     }
 
     /// Pops a slot of class `sc` or bigger, failing over across slabs and classes. `None` when
@@ -304,11 +319,7 @@ impl<F> Smalloc<F> {
                 let mut saw_empty = false;
                 for k in 0..NUM_SLABS {
                     let slab = (home + k) % NUM_SLABS;
-                    // SAFETY: the head and area belong together and lie in the live reservation.
-                    let pop = unsafe {
-                        freelist::try_pop(self.head(slab, sc), base + area_offset(slab, sc), sc)
-                    };
-                    match pop {
+                    match self.try_pop(base, slab, sc) {
                         Pop::Got(p, state) => {
                             if slab != home {
                                 THREAD_SLAB.set(slab as u32);
@@ -335,22 +346,15 @@ impl<F> Smalloc<F> {
     #[inline(always)]
     unsafe fn free_slot(&self, ptr: *mut u8, off: usize) {
         let hi = head_index_of(off);
-        let sc = layout::sc_of(off);
+        let sc = (hi & (layout::NUM_SCS - 1)) as u32;
         if sc >= PURGE_SC {
             // SAFETY: forwarded.
             return unsafe { self.free_big_slot(ptr, off) };
         }
-        let slot = ((off & ((1 << AREA_BITS) - 1)) >> sc) as u32;
-        // SAFETY: off < SLABS_LEN, so hi < 1024; the slot is ours and dead per the caller.
-        unsafe {
-            freelist::push(
-                self.heads.0.get_unchecked(hi),
-                ptr,
-                slot,
-                sc,
-                SlotState::Dirty,
-            )
-        };
+        // Shifting left first drops the slab and class bits without a 64-bit mask constant.
+        let slot = ((off << (usize::BITS - AREA_BITS)) >> (usize::BITS - AREA_BITS + sc)) as u32;
+        // SAFETY: the slot is ours and dead per the caller; off < SLABS_LEN so hi < 1024.
+        unsafe { freelist::push(self.head_at(hi), ptr, slot, SlotState::Dirty) };
     }
 
     /// [`Self::free_slot`] for slots big enough to be worth returning their pages to the OS.
@@ -369,7 +373,7 @@ impl<F> Smalloc<F> {
             SlotState::Dirty
         };
         // SAFETY: as in free_slot.
-        unsafe { freelist::push(self.head(d.slab, d.sc), ptr, d.slot, d.sc, state) };
+        unsafe { freelist::push(self.head(d.slab, d.sc), ptr, d.slot, state) };
     }
 }
 
@@ -381,11 +385,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
         let sc = size_class(layout.size(), layout.align());
         let base = self.base.0.load(Ordering::Acquire);
         if sc <= MAX_SC && (base as isize) >= 0 {
-            let slab = home_slab();
-            // SAFETY: the head and area belong together and lie in the live reservation.
-            let pop =
-                unsafe { freelist::try_pop(self.head(slab, sc), base + area_offset(slab, sc), sc) };
-            if let Pop::Got(p, state) = pop {
+            if let Pop::Got(p, state) = self.try_pop(base, home_slab(), sc) {
                 if ZERO {
                     // SAFETY: the slot is ours and holds 2^sc >= max(size, 8) bytes.
                     unsafe { zero_slot(p, state, layout.size()) };

@@ -172,15 +172,15 @@ fn links_roundtrip_any_next() {
         let slot = (rng.r#gen::<u64>() % m) as u32; // a real slot, never the sentinel
         let next = (rng.r#gen::<u64>() & m) as u32; // any slot, or the sentinel
         for state in [SlotState::Dirty, SlotState::Purged] {
-            let link = encode_link(slot, next, sc, state);
+            let link = encode_link(slot, next, state);
             assert_eq!(decode_next(slot, link, sc), next);
             assert_eq!(link_state(link), state);
         }
     }
     // The sentinel itself roundtrips at the extremes of the 8-byte class (2^32 slots).
-    let link = encode_link(0, u32::MAX, MIN_SC, SlotState::Dirty);
+    let link = encode_link(0, u32::MAX, SlotState::Dirty);
     assert_eq!(decode_next(0, link, MIN_SC), u32::MAX);
-    let link = encode_link(u32::MAX - 1, 0, MIN_SC, SlotState::Dirty);
+    let link = encode_link(u32::MAX - 1, 0, SlotState::Dirty);
     assert_eq!(decode_next(u32::MAX - 1, link, MIN_SC), 0);
 }
 
