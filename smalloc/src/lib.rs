@@ -309,12 +309,12 @@ impl<F> Smalloc<F> {
         unsafe { freelist::try_pop(self.head_at(hi), base + area_offset(hi), sc) }
     }
 
-    /// Pops a slot of class `sc` or bigger, failing over across slabs and classes. `None` when
-    /// every slab of every class from `sc` up is exhausted.
+    /// Pops a slot of class `sc` or bigger, up to class `max_sc`, failing over across slabs and
+    /// classes. `None` when every slab of every class in that range is exhausted.
     #[inline(never)]
-    fn pop_failover(&self, base: usize, sc: u32) -> Option<(*mut u8, SlotState)> {
+    fn pop_failover(&self, base: usize, sc: u32, max_sc: u32) -> Option<(*mut u8, SlotState)> {
         let home = home_slab();
-        for sc in sc..=MAX_SC {
+        for sc in sc..=max_sc {
             loop {
                 let mut saw_empty = false;
                 for k in 0..NUM_SLABS {
@@ -432,7 +432,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
         zero: bool,
     ) -> *mut u8 {
         if sc <= MAX_SC {
-            if let Some((p, state)) = self.pop_failover(base, sc) {
+            if let Some((p, state)) = self.pop_failover(base, sc, MAX_SC) {
                 if zero {
                     // SAFETY: the slot is ours and holds at least 2^sc >= max(size, 8) bytes.
                     unsafe { zero_slot(p, state, size) };
@@ -474,7 +474,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
             let Some(target) = shrink_class(current, needed) else {
                 return ptr;
             };
-            if let Some((p, _)) = self.pop_failover(base, target) {
+            // Only a smaller slot is worth the copy.
+            if let Some((p, _)) = self.pop_failover(base, target, current - 1) {
                 // SAFETY: both blocks are live and distinct; new_size fits both.
                 unsafe {
                     ptr::copy_nonoverlapping(ptr, p, new_size);
@@ -515,7 +516,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
         if new_size <= usable {
             // Much smaller and slab-sized: move into a slot, so the mapping goes back whole.
             if needed <= MAX_SC && new_size <= usable / 4 {
-                if let Some((p, _)) = self.pop_failover(base, needed) {
+                if let Some((p, _)) = self.pop_failover(base, needed, MAX_SC) {
                     // SAFETY: both blocks are live and distinct; new_size fits both.
                     unsafe {
                         ptr::copy_nonoverlapping(ptr, p, new_size);

@@ -489,6 +489,12 @@ fn realloc_to_a_much_smaller_size_moves_down_and_frees_the_big_slot() {
         // A modest shrink stays in place.
         let r = s.realloc(q, lay(100, 8), 70);
         assert_eq!(r, q);
+        // With every smaller class full, a shrink stays in place rather than fail over upward.
+        let p = s.alloc(lay(4096, 8));
+        for sc in 6..12 {
+            sentinel_all(&s, sc);
+        }
+        assert_eq!(s.realloc(p, lay(4096, 8), 40), p);
     }
 }
 
