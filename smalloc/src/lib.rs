@@ -185,6 +185,52 @@ unsafe fn zero_slot(p: *mut u8, state: SlotState, size: usize) {
     }
 }
 
+/// Copies `len` bytes of a block that `realloc` moves from `src` to `dst`.
+///
+/// When `dst` is known to read as zero past its link word (a fresh or purged slot, or a new
+/// mapping), source pages that hold only zeroes are not copied: the destination has them
+/// already. That keeps pages the program never touched (a big `Vec::with_capacity`, or a C
+/// `realloc` of a whole slot whose size is all smalloc knows) from being committed by the copy.
+/// Reading an untouched page maps the kernel's shared zero page, which costs no memory.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `len` bytes, and the two must not overlap.
+unsafe fn move_bytes(dst: *mut u8, state: SlotState, src: *const u8, len: usize) {
+    const CHUNK: usize = 4096;
+    if state == SlotState::Dirty || len <= 2 * CHUNK {
+        // SAFETY: forwarded from the caller.
+        return unsafe { ptr::copy_nonoverlapping(src, dst, len) };
+    }
+    // The first chunk always, as it overwrites the destination's link word.
+    // SAFETY: forwarded from the caller; len > CHUNK.
+    unsafe { ptr::copy_nonoverlapping(src, dst, CHUNK) };
+    let mut off = CHUNK;
+    while off < len {
+        let n = CHUNK.min(len - off);
+        // SAFETY: [off, off + n) lies within both blocks.
+        unsafe {
+            if !is_all_zero(src.add(off), n) {
+                ptr::copy_nonoverlapping(src.add(off), dst.add(off), n);
+            }
+        }
+        off += n;
+    }
+}
+
+/// Whether the `n` bytes at `p` are all zero. Stops at the first non-zero word, so a chunk of
+/// real data costs a few loads.
+///
+/// # Safety
+/// `p` must be readable for `n` bytes.
+unsafe fn is_all_zero(p: *const u8, n: usize) -> bool {
+    let words = n / 8;
+    // SAFETY: every read lies within the n bytes at p; unaligned reads are allowed.
+    unsafe {
+        (0..words).all(|i| p.cast::<u64>().add(i).read_unaligned() == 0)
+            && (words * 8..n).all(|i| *p.add(i) == 0)
+    }
+}
+
 impl<F> Smalloc<F> {
     /// A new allocator that sends every request to `fallback` if the OS refuses the reservation.
     pub const fn with_fallback(fallback: F) -> Self {
@@ -417,12 +463,16 @@ impl<F: GlobalAlloc> Smalloc<F> {
             };
         }
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_from(base, sc, layout.size(), layout.align(), zero) }
+        unsafe {
+            self.alloc_from(base, sc, layout.size(), layout.align(), zero)
+                .0
+        }
     }
 
     /// A block of class `sc` or bigger holding `size` bytes aligned to `align`, or a direct
-    /// mapping (always zeroed) if the slabs cannot serve it. `base` must be the live reservation
-    /// and `sc` at least `size_class(size, align)`.
+    /// mapping if the slabs cannot serve it, with the state its memory is in (direct mappings
+    /// are fresh). With `zero`, the block is zeroed. `base` must be the live reservation and `sc`
+    /// at least `size_class(size, align)`.
     unsafe fn alloc_from(
         &self,
         base: usize,
@@ -430,17 +480,17 @@ impl<F: GlobalAlloc> Smalloc<F> {
         size: usize,
         align: usize,
         zero: bool,
-    ) -> *mut u8 {
+    ) -> (*mut u8, SlotState) {
         if sc <= MAX_SC {
             if let Some((p, state)) = self.pop_failover(base, sc, MAX_SC) {
                 if zero {
                     // SAFETY: the slot is ours and holds at least 2^sc >= max(size, 8) bytes.
                     unsafe { zero_slot(p, state, size) };
                 }
-                return p;
+                return (p, state);
             }
         }
-        large::alloc(size, align)
+        (large::alloc(size, align), SlotState::Fresh)
     }
 
     /// Frees a block that is not in the slabs: a direct mapping, or a fallback block.
@@ -487,12 +537,12 @@ impl<F: GlobalAlloc> Smalloc<F> {
             return ptr;
         }
         // SAFETY: base is the live reservation.
-        let p =
+        let (p, state) =
             unsafe { self.alloc_from(base, grower_class(needed), new_size, layout.align(), false) };
         if !p.is_null() {
             // SAFETY: the old block holds layout.size() < new_size bytes; blocks are distinct.
             unsafe {
-                ptr::copy_nonoverlapping(ptr, p, layout.size());
+                move_bytes(p, state, ptr, layout.size());
                 self.free_slot(ptr, off);
             }
         }
@@ -537,11 +587,11 @@ impl<F: GlobalAlloc> Smalloc<F> {
             }
         }
         // SAFETY: base is the live reservation.
-        let p = unsafe { self.alloc_from(base, needed, new_size, layout.align(), false) };
+        let (p, state) = unsafe { self.alloc_from(base, needed, new_size, layout.align(), false) };
         if !p.is_null() {
             // SAFETY: the old block holds layout.size() <= usable < new_size bytes.
             unsafe {
-                ptr::copy_nonoverlapping(ptr, p, layout.size());
+                move_bytes(p, state, ptr, layout.size());
                 large::dealloc(ptr);
             }
         }

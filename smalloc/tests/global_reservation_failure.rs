@@ -57,5 +57,10 @@ fn the_same_binary_reserves_without_the_limit() {
     // Guards the test above against passing for the wrong reason.
     let warm = std::hint::black_box(Box::new(1u64));
     assert!(ALLOC.is_reserved());
-    assert!(ALLOC.slab_range().unwrap().contains(&(&*warm as *const u64 as usize)));
+    assert!(
+        ALLOC
+            .slab_range()
+            .unwrap()
+            .contains(&(&*warm as *const u64 as usize))
+    );
 }

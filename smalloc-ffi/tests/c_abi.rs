@@ -1,0 +1,403 @@
+//! The C ABI, checked by a C program (`tests/c/abi.c`) compiled with gcc by each test.
+//!
+//! Semantic sections run twice: on glibc's malloc (no preload), which checks the test itself
+//! against the reference implementation, and on smalloc (preloaded), which must behave the
+//! same and also meet smalloc's own promises (see the comments in `abi.c`). Stress sections
+//! (threads, fork, thread exit, dlopen, huge blocks) run on smalloc.
+
+// Like the library, the tests are for Linux with glibc.
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{
+    Alloc, c_source, cached_build, compile, include_dir, lib_dir, lib_dir_without_interpose,
+    libsmalloc_so, require, run, scratch,
+};
+
+/// Flags for every C build: warnings are errors, and `-fno-builtin` keeps gcc from folding
+/// allocation calls away (it may drop a malloc/free pair or assume a huge malloc fails).
+const CFLAGS: &[&str] = &[
+    "-O2",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-fno-builtin",
+    "-pthread",
+];
+
+/// Libraries a program linked with `libsmalloc.a` needs (`rustc --print native-static-libs`).
+const STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// Compiles `abi.c` into `dir` with `extra` flags (after the source); `None` without gcc.
+fn build_abi(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
+    let gcc = require("gcc")?;
+    let exe = dir.join(name);
+    let mut args: Vec<String> = CFLAGS.iter().map(|s| s.to_string()).collect();
+    args.push("-o".into());
+    args.push(exe.display().to_string());
+    args.push(c_source("abi.c").display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push("-ldl".into());
+    compile(&gcc, &args);
+    Some(exe)
+}
+
+/// The program with the standard names, built once for all the tests that use it.
+fn abi() -> Option<PathBuf> {
+    let gcc = require("gcc")?;
+    let src = c_source("abi.c");
+    let text = fs::read(&src).expect("reading abi.c");
+    let flags = CFLAGS.join(" ");
+    Some(cached_build("abi", &[&text, flags.as_bytes()], |out| {
+        let mut args: Vec<&OsStr> = CFLAGS.iter().map(OsStr::new).collect();
+        args.extend([OsStr::new("-o"), out.as_os_str(), src.as_os_str()]);
+        args.push(OsStr::new("-ldl"));
+        compile(&gcc, &args);
+    }))
+}
+
+/// Runs one section of `exe` in `mode` on `alloc`, optionally with an address-space limit, and
+/// fails unless it reports success.
+fn section(
+    exe: &Path,
+    alloc: Alloc,
+    mode: &str,
+    name: &str,
+    arg: Option<&Path>,
+    limit: Option<u64>,
+) {
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode).arg(name);
+    if let Some(arg) = arg {
+        cmd.arg(arg);
+    }
+    alloc.apply(&mut cmd);
+    if let Some(bytes) = limit {
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // setrlimit, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+    }
+    let out = run(&mut cmd, None);
+    assert!(
+        out.status.success() && out.text() == format!("ok {name}\n"),
+        "section `{name}` in mode `{mode}` on {alloc:?} failed:\n{}",
+        out.describe()
+    );
+}
+
+/// A semantic section: on glibc first (validating the test), then on smalloc.
+fn both(name: &str) {
+    let Some(exe) = abi() else { return };
+    section(&exe, Alloc::Glibc, "glibc", name, None, None);
+    section(&exe, Alloc::Smalloc, "smalloc", name, None, None);
+}
+
+/// A section on smalloc only.
+fn smalloc_only(name: &str) {
+    let Some(exe) = abi() else { return };
+    section(&exe, Alloc::Smalloc, "smalloc", name, None, None);
+}
+
+/// Sections that need nothing but the allocator, for the builds of the prefixed names.
+const PLAIN_SECTIONS: &[&str] = &[
+    "basic", "errno", "calloc", "realloc", "align", "usable", "c23", "foreign",
+];
+
+#[test]
+fn basic_sizes_and_malloc_zero() {
+    both("basic");
+}
+
+#[test]
+fn errno_and_overflow() {
+    both("errno");
+}
+
+#[test]
+fn calloc_zeroes() {
+    both("calloc");
+}
+
+#[test]
+fn realloc_keeps_contents() {
+    both("realloc");
+}
+
+#[test]
+fn alignments_8_to_2mib() {
+    both("align");
+}
+
+#[test]
+fn usable_size_is_writable() {
+    both("usable");
+}
+
+#[test]
+fn c23_sized_frees() {
+    both("c23");
+}
+
+#[test]
+fn foreign_pointers_go_to_their_allocator() {
+    both("foreign");
+}
+
+#[test]
+fn blocks_over_2gib() {
+    smalloc_only("large");
+}
+
+/// Growing a block that sits in a big slot must not commit the pages the program never touched.
+/// C's `realloc` gives no old size, so the core is handed the whole slot; it skips source pages
+/// that read as zero when the destination is known to be zero already. 300 MiB used in a 512 MiB
+/// slot, grown to 600 MiB, must not add the 212 MiB never touched to the resident set.
+#[test]
+fn realloc_of_big_blocks_keeps_untouched_pages_free() {
+    both("realloc-rss");
+}
+
+#[test]
+fn threads_with_cross_thread_frees() {
+    smalloc_only("threads");
+}
+
+#[test]
+fn hundreds_of_threads() {
+    smalloc_only("many-threads");
+}
+
+#[test]
+fn fork_in_a_multithreaded_program() {
+    smalloc_only("fork");
+}
+
+#[test]
+fn thread_exit_destructors_allocate() {
+    smalloc_only("thread-exit");
+}
+
+#[test]
+fn cpp_thread_local_destructors_allocate() {
+    let Some(gxx) = require("g++") else { return };
+    let dir = scratch("thread-local");
+    let exe = dir.join("thread_local");
+    let src = c_source("thread_local.cpp");
+    compile(
+        &gxx,
+        &[
+            "-O2".as_ref(),
+            "-Wall".as_ref(),
+            "-Werror".as_ref(),
+            "-pthread".as_ref(),
+            "-o".as_ref(),
+            exe.as_os_str(),
+            src.as_os_str(),
+        ],
+    );
+    for alloc in [Alloc::Glibc, Alloc::Smalloc] {
+        let mut cmd = Command::new(&exe);
+        alloc.apply(&mut cmd);
+        let out = run(&mut cmd, None);
+        assert!(
+            out.status.success() && out.text() == "ok thread_local\n",
+            "on {alloc:?}:\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn dlopen_many_libraries_with_thread_locals() {
+    let Some(exe) = abi() else { return };
+    let Some(gcc) = require("gcc") else { return };
+    let dir = scratch("dlopen");
+    let first = dir.join("plugin0.so");
+    let src = c_source("plugin.c");
+    compile(
+        &gcc,
+        &[
+            "-O2".as_ref(),
+            "-Wall".as_ref(),
+            "-Werror".as_ref(),
+            "-shared".as_ref(),
+            "-fPIC".as_ref(),
+            "-o".as_ref(),
+            first.as_os_str(),
+            src.as_os_str(),
+        ],
+    );
+    // Separate files make separate modules, each with its own thread-local block.
+    for i in 1..32 {
+        fs::copy(&first, dir.join(format!("plugin{i}.so"))).expect("copying the plugin");
+    }
+    section(&exe, Alloc::Glibc, "glibc", "dlopen", Some(&dir), None);
+    section(&exe, Alloc::Smalloc, "smalloc", "dlopen", Some(&dir), None);
+}
+
+#[test]
+fn fallback_to_glibc_when_the_reservation_is_refused() {
+    let Some(exe) = abi() else { return };
+    // 4 GiB of address space: plenty for the program, far too little for smalloc's 32 TiB.
+    let limit = Some(4 << 30);
+    for name in PLAIN_SECTIONS.iter().chain(&["threads", "fork"]) {
+        section(&exe, Alloc::Smalloc, "fallback", name, None, limit);
+    }
+}
+
+#[test]
+fn prefixed_names_from_the_shared_library() {
+    let dir = scratch("prefixed-shared");
+    let include = format!("-I{}", include_dir().display());
+    let libdir = lib_dir().display().to_string();
+    let Some(exe) = build_abi(
+        &dir,
+        "abi",
+        &[
+            "-DPREFIXED",
+            &include,
+            &format!("-L{libdir}"),
+            // DT_RPATH (not RUNPATH) wins over LD_LIBRARY_PATH, which cargo points at its own
+            // output directories, where a different libsmalloc.so may be.
+            "-Wl,--disable-new-dtags",
+            &format!("-Wl,-rpath,{libdir}"),
+            "-lsmalloc",
+        ],
+    ) else {
+        return;
+    };
+    for name in PLAIN_SECTIONS {
+        section(&exe, Alloc::Glibc, "smalloc", name, None, None);
+    }
+}
+
+#[test]
+fn prefixed_names_from_the_static_library() {
+    let dir = scratch("prefixed-static");
+    let include = format!("-I{}", include_dir().display());
+    let archive = lib_dir().join("libsmalloc.a").display().to_string();
+    let mut extra = vec!["-DPREFIXED", &include, &archive];
+    extra.extend(STATIC_LIBS);
+    let Some(exe) = build_abi(&dir, "abi", &extra) else {
+        return;
+    };
+    for name in PLAIN_SECTIONS.iter().chain(&["threads"]) {
+        section(&exe, Alloc::Glibc, "smalloc", name, None, None);
+    }
+}
+
+#[test]
+fn dlopen_local_does_not_replace_malloc() {
+    let Some(exe) = abi() else {
+        return;
+    };
+    section(
+        &exe,
+        Alloc::Glibc,
+        "glibc",
+        "separate",
+        Some(&libsmalloc_so()),
+        None,
+    );
+}
+
+#[test]
+fn without_the_interpose_feature_malloc_stays_glibc() {
+    if require("gcc").is_none() {
+        return;
+    }
+    let libs = lib_dir_without_interpose();
+    let dir = scratch("no-interpose");
+    let include = format!("-I{}", include_dir().display());
+    let libdir = libs.display().to_string();
+    let shared = build_abi(
+        &dir,
+        "abi-shared",
+        &[
+            "-DPREFIXED",
+            &include,
+            &format!("-L{libdir}"),
+            // DT_RPATH (not RUNPATH) wins over LD_LIBRARY_PATH, which cargo points at its own
+            // output directories, where a different libsmalloc.so may be.
+            "-Wl,--disable-new-dtags",
+            &format!("-Wl,-rpath,{libdir}"),
+            "-lsmalloc",
+        ],
+    );
+    let archive = libs.join("libsmalloc.a").display().to_string();
+    let mut extra = vec!["-DPREFIXED", &include, &archive];
+    extra.extend(STATIC_LIBS);
+    let static_ = build_abi(&dir, "abi-static", &extra);
+    for exe in [shared, static_].into_iter().flatten() {
+        for name in ["separate", "basic", "foreign"] {
+            section(&exe, Alloc::Glibc, "smalloc", name, None, None);
+        }
+    }
+}
+
+#[test]
+fn exports_exactly_the_c_functions() {
+    let Some(nm) = require("nm") else { return };
+    let out = run(
+        Command::new(nm)
+            .args(["-D", "--defined-only", "--format=posix"])
+            .arg(libsmalloc_so()),
+        None,
+    );
+    assert!(out.status.success(), "{}", out.describe());
+    let mut names: Vec<String> = out
+        .text()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    let c_names = [
+        "aligned_alloc",
+        "calloc",
+        "free",
+        "free_aligned_sized",
+        "free_sized",
+        "malloc",
+        "malloc_usable_size",
+        "memalign",
+        "posix_memalign",
+        "pvalloc",
+        "realloc",
+        "reallocarray",
+        "valloc",
+    ];
+    let mut expected: Vec<String> = c_names
+        .iter()
+        .flat_map(|n| [n.to_string(), format!("smalloc_{n}")])
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}
