@@ -67,7 +67,7 @@
 //!   fallback allocator (the system allocator unless [`Smalloc::with_fallback`] says otherwise).
 //! * `alloc_zeroed` does not write to slots that were never used (the kernel's pages are zero
 //!   already) and zeroes reused ones.
-//! * Freed slots of 4 MiB and more give their pages back to the OS at once.
+//! * Freed slots of 32 MiB and more give their pages back to the OS at once.
 //! * There are no locks, so a child created by `fork()` in a multi-threaded program allocates
 //!   normally.
 
@@ -92,9 +92,11 @@ use layout::{
     head_index_of, shrink_class, size_class,
 };
 
-/// Smallest size class whose freed slots are purged (their pages returned to the OS): 4 MiB.
-/// Smaller slots are kept resident, as reusing them is then free of page faults.
-pub const PURGE_SC: u32 = 22;
+/// Smallest size class whose freed slots are purged (their pages returned to the OS): 32 MiB,
+/// the size above which glibc, too, always gives memory back on free. Smaller slots keep their
+/// pages, so that reusing them (a `Vec` growing through 4, 8, 16 MiB over and over) costs no
+/// page faults.
+pub const PURGE_SC: u32 = 25;
 
 /// `base` before the reservation is attempted. Like [`FAILED`], it is a non-canonical address, so
 /// `ptr - base` of any real pointer is far above [`SLABS_LEN`] and no pointer is mistaken for a
@@ -411,7 +413,7 @@ impl<F> Smalloc<F> {
     #[inline(never)]
     unsafe fn free_big_slot(&self, ptr: *mut u8, off: usize) {
         let d = layout::decode(off);
-        // SAFETY: the whole slot is ours and dead; it is page-aligned (>= 4 MiB, base aligned).
+        // SAFETY: the whole slot is ours and dead; it is page-aligned (>= 32 MiB, base aligned).
         let purged = unsafe { plat::purge(NonNull::new_unchecked(ptr), 1 << d.sc) };
         let state = if purged {
             SlotState::Purged

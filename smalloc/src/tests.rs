@@ -419,7 +419,7 @@ fn alloc_zeroed_zeroes_reused_slots_and_leaves_fresh_ones_alone() {
 #[test]
 fn freeing_a_big_slot_purges_it_and_alloc_zeroed_then_writes_one_word() {
     let s = instance();
-    let size = 8usize << 20;
+    let size = 64usize << 20;
     let l = lay(size, 8);
     // SAFETY: blocks are used within their size and freed with their layout.
     unsafe {

@@ -1,0 +1,236 @@
+//! Command-line parsing and the subcommands of the `bench` binary.
+
+use std::hint::black_box;
+
+use crate::allocators::{self, AllocatorId};
+use crate::footprint;
+use crate::report;
+use crate::runner::{self, Plan};
+use crate::with_allocator;
+use crate::workloads::{self, pair};
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+bench: smalloc side by side with the allocators a user would pick instead
+
+USAGE:
+  bench [OPTIONS]                 run the workloads (smalloc alone unless --compare)
+  bench pair64 [--allocator NAME] [--iters N] [--hold K]
+                                  N alloc/free pairs of 64 B through one allocator (holding
+                                  K other 64 B blocks meanwhile), then print ns/pair
+                                  (for callgrind: see bench/README.md)
+  bench list                      list the allocators and cases
+
+OPTIONS:
+  --compare          also run every peer, interleaved with smalloc
+  --thorough         add the slow cases (1024 threads)
+  --allocators LIST  comma-separated allocators to run (smalloc is always included)
+  --only LIST        comma-separated substrings: run only cases whose name contains one
+  --rounds N         samples per case and allocator (default 7 with --compare, else 3)
+  --scale F          multiply the work of every case by F (default 1.0)
+  --no-footprint     skip the footprint child processes
+  --csv FILE         also write every figure as CSV
+  --json FILE        also write every figure and raw sample as JSON
+  --plot FILE.svg    also draw the smalloc / peer ratios as a bar chart (needs peers)
+  -h, --help         this text
+";
+
+/// Options of a run.
+#[derive(Clone, Debug, Default)]
+struct Options {
+    compare: bool,
+    thorough: bool,
+    allocators: Option<Vec<AllocatorId>>,
+    only: Vec<String>,
+    rounds: Option<usize>,
+    scale: Option<f64>,
+    no_footprint: bool,
+    csv: Option<String>,
+    json: Option<String>,
+    plot: Option<String>,
+}
+
+/// Takes the value of option `name` from `it`.
+fn value<'a>(it: &mut impl Iterator<Item = &'a String>, name: &str) -> Result<&'a str, String> {
+    it.next()
+        .map(String::as_str)
+        .ok_or_else(|| format!("{name} needs a value"))
+}
+
+/// Parses a number option.
+fn number<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("{name}: cannot read '{s}' as a number"))
+}
+
+/// Parses a comma-separated list of allocator names.
+fn allocator_list(s: &str) -> Result<Vec<AllocatorId>, String> {
+    s.split(',')
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            AllocatorId::parse(n).ok_or_else(|| {
+                let known: Vec<_> = AllocatorId::all().iter().map(|a| a.name()).collect();
+                format!(
+                    "unknown allocator '{n}' (compiled in: {}; snmalloc and rpmalloc need \
+                     --features)",
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--compare" => o.compare = true,
+            "--thorough" => o.thorough = true,
+            "--no-footprint" => o.no_footprint = true,
+            "--allocators" => o.allocators = Some(allocator_list(value(&mut it, a)?)?),
+            "--only" => {
+                o.only = value(&mut it, a)?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "--rounds" => o.rounds = Some(number(value(&mut it, a)?, a)?),
+            "--scale" => o.scale = Some(number(value(&mut it, a)?, a)?),
+            "--csv" => o.csv = Some(value(&mut it, a)?.into()),
+            "--json" => o.json = Some(value(&mut it, a)?.into()),
+            "--plot" => o.plot = Some(value(&mut it, a)?.into()),
+            other => return Err(format!("unknown argument '{other}' (try --help)")),
+        }
+    }
+    Ok(o)
+}
+
+/// Runs the `bench` command with `args` (without the program name).
+pub fn main(args: &[String]) -> Result<(), String> {
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(footprint::CHILD_COMMAND) => {
+            footprint::child_main(args.get(1).map_or("", String::as_str))
+        }
+        Some("pair64") => pair64(&args[1..]),
+        Some("list") => {
+            for a in AllocatorId::all() {
+                println!("allocator {:<9} {}", a.name(), a.description());
+            }
+            for c in workloads::cases(1.0, true) {
+                println!("case {:<18} {} ops", c.name, c.ops);
+            }
+            Ok(())
+        }
+        _ => run(parse(args)?),
+    }
+}
+
+/// The main run: plan, measure, report.
+fn run(o: Options) -> Result<(), String> {
+    allocators::check_smalloc_reserved()?;
+    let mut ids = match (&o.allocators, o.compare) {
+        (Some(list), _) => list.clone(),
+        (None, true) => AllocatorId::all(),
+        (None, false) => vec![AllocatorId::Smalloc],
+    };
+    ids.retain(|&a| a != AllocatorId::Smalloc);
+    ids.insert(0, AllocatorId::Smalloc);
+    ids.dedup();
+    let scale = o.scale.unwrap_or(1.0);
+    if !scale.is_finite() || scale <= 0.0 {
+        return Err("--scale must be positive".into());
+    }
+    let mut cases = workloads::cases(scale, o.thorough);
+    if !o.only.is_empty() {
+        cases.retain(|c| o.only.iter().any(|s| c.name.contains(s.as_str())));
+    }
+    let footprint = !o.no_footprint
+        && (o.only.is_empty() || o.only.iter().any(|s| "footprint".contains(s.as_str())));
+    if cases.is_empty() && !footprint {
+        return Err("no case matches --only".into());
+    }
+    let plan = Plan {
+        allocators: ids,
+        cases,
+        rounds: o.rounds.unwrap_or(if o.compare { 7 } else { 3 }).max(1),
+        footprint,
+        scale,
+        thorough: o.thorough,
+    };
+    let results = runner::run(&plan)?;
+    print!("{}", report::text(&results));
+    let write = |path: &str, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))
+    };
+    if let Some(p) = &o.csv {
+        write(p, report::csv(&results))?;
+        eprintln!("wrote {p}");
+    }
+    if let Some(p) = &o.json {
+        let text = serde_json::to_string_pretty(&report::json(&results))
+            .map_err(|e| format!("cannot encode JSON: {e}"))?;
+        write(p, text + "\n")?;
+        eprintln!("wrote {p}");
+    }
+    if let Some(p) = &o.plot {
+        crate::plot::render(&results, p)?;
+        eprintln!("wrote {p}");
+    }
+    Ok(())
+}
+
+/// `bench pair64`: the smallest program that exercises one allocator's 64-byte alloc/free pair,
+/// so that `valgrind --tool=callgrind` run at two iteration counts gives instructions per pair
+/// as the difference of the totals over the difference of the counts (startup cancels out).
+fn pair64(args: &[String]) -> Result<(), String> {
+    let mut id = AllocatorId::Smalloc;
+    let mut iters: u64 = 1_000_000;
+    let mut hold: usize = 0;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--allocator" => {
+                id = AllocatorId::parse(value(&mut it, a)?)
+                    .ok_or_else(|| format!("unknown allocator in {args:?}"))?
+            }
+            "--iters" => iters = number(value(&mut it, a)?, a)?,
+            "--hold" => hold = number(value(&mut it, a)?, a)?,
+            other => return Err(format!("pair64: unknown argument '{other}'")),
+        }
+    }
+    if id == AllocatorId::Smalloc {
+        allocators::check_smalloc_reserved()?;
+        // Its blocks must come from its slabs, or the figure would not be smalloc's.
+        if !allocators::smalloc_serves_from_slabs() {
+            return Err("smalloc's 64 B block did not come from its slabs".into());
+        }
+    }
+    let d = with_allocator!(id, |a| {
+        // Blocks held during the loop shift which slot the pairs reuse (see README.md).
+        let l = crate::workloads::common::layout(64);
+        let held: Vec<*mut u8> = (0..hold)
+            // SAFETY: a non-zero layout.
+            .map(|_| unsafe { crate::workloads::common::alloc(a, l) })
+            .collect();
+        let d = pair::run(a, 64, black_box(iters));
+        for p in held {
+            // SAFETY: each held block is freed once, with its layout.
+            unsafe { std::alloc::GlobalAlloc::dealloc(a, p, l) };
+        }
+        d
+    });
+    println!(
+        "pair64 allocator={} iters={} hold={} ns_per_pair={:.3}",
+        id.name(),
+        iters,
+        hold,
+        d.as_nanos() as f64 / iters.max(1) as f64
+    );
+    Ok(())
+}

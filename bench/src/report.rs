@@ -1,0 +1,394 @@
+//! Turns [`Results`] into the human tables (one per workload, then the summary) and the machine
+//! formats (CSV, JSON).
+//!
+//! Ratios are always smalloc's median over the peer's median, of ns/op or of MiB: below 1.00,
+//! smalloc is faster (or smaller); above, the peer is.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::allocators::AllocatorId;
+use crate::results::{Results, Stats, geomean};
+use crate::workloads::Workload;
+
+/// A figure with about three significant digits.
+fn num(x: f64) -> String {
+    if x < 10.0 {
+        format!("{x:.2}")
+    } else if x < 100.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// `median [min-max]`.
+fn cell(s: Option<Stats>) -> String {
+    match s {
+        Some(s) => format!("{} [{}-{}]", num(s.median), num(s.min), num(s.max)),
+        None => "-".into(),
+    }
+}
+
+/// A ratio as `0.52x`.
+fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+}
+
+/// Lays out rows of cells as a Markdown table (readable as plain text too), first column left
+/// aligned, the others right aligned.
+fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let cols = header.len();
+    let width: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let mut s = String::from("|");
+        for (i, c) in cells.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(s, " {c:<w$} |", w = width[i]);
+            } else {
+                let _ = write!(s, " {c:>w$} |", w = width[i]);
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let mut out = line(header);
+    out.push('|');
+    for (i, w) in width.iter().enumerate() {
+        // Markdown alignment: the first column left, the figures right.
+        let end = if i == 0 { '-' } else { ':' };
+        let _ = write!(out, " {}{end} |", "-".repeat(*w - 1));
+    }
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// The case name, starred when it runs more threads than there are CPUs.
+fn case_label(r: &Results, c: usize) -> String {
+    let case = &r.cases[c];
+    if case.threads > r.cpus {
+        format!("{}*", case.name)
+    } else {
+        case.name.clone()
+    }
+}
+
+/// The full human report: header, one table per workload, footprint, summary.
+pub fn text(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "smalloc bench: {} round(s), scale {}, {} CPU(s){}; measured in {:.0} s",
+        r.rounds,
+        r.scale,
+        r.cpus,
+        if r.thorough { ", thorough" } else { "" },
+        r.wall_s
+    );
+    for &a in &r.allocators {
+        let _ = writeln!(out, "  {:<9} {}", a.name(), a.description());
+    }
+    let _ = writeln!(
+        out,
+        "Cells: median ns/op [min-max over rounds]. Ratios: smalloc / peer (below 1.00x: smalloc \
+         faster).\n* = more threads than CPUs (oversubscribed): contention, not scaling."
+    );
+    for w in Workload::ALL {
+        let cs: Vec<usize> = (0..r.cases.len())
+            .filter(|&c| r.cases[c].workload == w)
+            .collect();
+        if cs.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n## {}: {}\n", w.name(), w.description());
+        let mut header = vec!["case".to_string()];
+        header.extend(r.allocators.iter().map(|a| a.name().to_string()));
+        let rows: Vec<Vec<String>> = cs
+            .iter()
+            .map(|&c| {
+                let mut row = vec![case_label(r, c)];
+                row.extend((0..r.allocators.len()).map(|a| cell(r.stats(c, a))));
+                row
+            })
+            .collect();
+        out.push_str(&table(&header, &rows));
+        if r.peers().next().is_some() {
+            out.push('\n');
+            let mut header = vec!["smalloc vs".to_string()];
+            header.extend(r.peers().map(|(_, a)| a.name().to_string()));
+            let rows: Vec<Vec<String>> = cs
+                .iter()
+                .map(|&c| {
+                    let mut row = vec![case_label(r, c)];
+                    row.extend(r.peers().map(|(a, _)| ratio(r.ratio(c, a))));
+                    row
+                })
+                .collect();
+            out.push_str(&table(&header, &rows));
+        }
+    }
+    if !r.footprint.is_empty() {
+        out.push_str(&footprint_text(r));
+    }
+    if r.peers().next().is_some() && !r.cases.is_empty() {
+        out.push_str(&summary_text(r));
+    }
+    out
+}
+
+/// The footprint table.
+fn footprint_text(r: &Results) -> String {
+    let mut out = String::new();
+    let req = r
+        .footprint_stats(0)
+        .map_or(0.0, |f| f.requested_peak)
+        .round();
+    let _ = writeln!(
+        out,
+        "\n## footprint: in a child process per allocator, {} blocks of the mixed sizes written \
+         in full, half freed and replaced, then all freed; peak live requests {req} MiB\n",
+        crate::footprint::BLOCKS
+    );
+    let header: Vec<String> = [
+        "allocator",
+        "baseline RSS MiB",
+        "peak RSS MiB",
+        "RSS after free MiB",
+        "smalloc vs: peak",
+        "after free",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = r
+        .allocators
+        .iter()
+        .enumerate()
+        .filter_map(|(a, id)| {
+            let f = r.footprint_stats(a)?;
+            let (rp, ra) = if *id == AllocatorId::Smalloc {
+                ("".into(), "".into())
+            } else {
+                let rr = r.footprint_ratios(a);
+                (ratio(rr.map(|x| x.0)), ratio(rr.map(|x| x.1)))
+            };
+            Some(vec![
+                id.name().to_string(),
+                num(f.baseline.median),
+                cell(Some(f.peak)),
+                cell(Some(f.after_free)),
+                rp,
+                ra,
+            ])
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out
+}
+
+/// One summary row per peer.
+pub struct SummaryRow {
+    /// The peer.
+    pub peer: AllocatorId,
+    /// Geometric mean of smalloc/peer time ratios over all timed cases.
+    pub geomean: f64,
+    /// Cases where smalloc was faster (ratio below 1).
+    pub wins: usize,
+    /// Cases compared.
+    pub cases: usize,
+    /// The case where smalloc fared worst against this peer, and its ratio.
+    pub worst: (String, f64),
+    /// Footprint ratios (peak, after free), if measured.
+    pub footprint: Option<(f64, f64)>,
+}
+
+/// The summary rows, one per peer that has results.
+pub fn summary(r: &Results) -> Vec<SummaryRow> {
+    r.peers()
+        .filter_map(|(a, peer)| {
+            let ratios = r.ratios(a);
+            let values: Vec<f64> = ratios.iter().map(|x| x.1).collect();
+            let worst = ratios.iter().copied().max_by(|x, y| x.1.total_cmp(&y.1))?;
+            Some(SummaryRow {
+                peer,
+                geomean: geomean(&values)?,
+                wins: values.iter().filter(|&&v| v < 1.0).count(),
+                cases: values.len(),
+                worst: (r.cases[worst.0].name.clone(), worst.1),
+                footprint: r.footprint_ratios(a),
+            })
+        })
+        .collect()
+}
+
+/// The summary table.
+fn summary_text(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## summary: smalloc / peer, geometric mean of the time ratios over all {} timed cases \
+         (below 1.00x: smalloc faster)\n",
+        r.cases.len()
+    );
+    let header: Vec<String> = [
+        "peer",
+        "time geomean",
+        "smalloc faster in",
+        "smalloc's worst case",
+        "peak RSS",
+        "RSS after free",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = summary(r)
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.peer.name().to_string(),
+                format!("{:.2}x", s.geomean),
+                format!("{}/{}", s.wins, s.cases),
+                format!("{} {:.2}x", s.worst.0, s.worst.1),
+                ratio(s.footprint.map(|f| f.0)),
+                ratio(s.footprint.map(|f| f.1)),
+            ]
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out
+}
+
+/// One CSV line per (case, allocator) and per (footprint figure, allocator).
+pub fn csv(r: &Results) -> String {
+    let mut out = String::from(
+        "workload,case,threads,ops,unit,allocator,median,min,max,samples,smalloc_over_this\n",
+    );
+    let ratio_s = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
+    for (c, case) in r.cases.iter().enumerate() {
+        for (a, id) in r.allocators.iter().enumerate() {
+            let Some(s) = r.stats(c, a) else { continue };
+            let _ = writeln!(
+                out,
+                "{},{},{},{},ns/op,{},{:.3},{:.3},{:.3},{},{}",
+                case.workload.name(),
+                case.name,
+                case.threads,
+                case.ops,
+                id.name(),
+                s.median,
+                s.min,
+                s.max,
+                r.samples[c][a].len(),
+                ratio_s(r.ratio(c, a)),
+            );
+        }
+    }
+    for (a, id) in r.allocators.iter().enumerate() {
+        let Some(f) = r.footprint_stats(a) else {
+            continue;
+        };
+        let rr = r.footprint_ratios(a);
+        for (name, s, rv) in [
+            ("footprint-peak-rss", f.peak, rr.map(|x| x.0)),
+            ("footprint-rss-after-free", f.after_free, rr.map(|x| x.1)),
+        ] {
+            let _ = writeln!(
+                out,
+                "footprint,{name},1,0,MiB,{},{:.2},{:.2},{:.2},{},{}",
+                id.name(),
+                s.median,
+                s.min,
+                s.max,
+                r.footprint[a].len(),
+                ratio_s(rv),
+            );
+        }
+    }
+    out
+}
+
+/// Everything, raw samples included, as JSON.
+pub fn json(r: &Results) -> Value {
+    let stats = |s: Stats| json!({"median": s.median, "min": s.min, "max": s.max});
+    let cases: Vec<Value> = r
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(c, case)| {
+            let mut per = serde_json::Map::new();
+            for (a, id) in r.allocators.iter().enumerate() {
+                if let Some(s) = r.stats(c, a) {
+                    per.insert(
+                        id.name().into(),
+                        json!({
+                            "ns_per_op": stats(s),
+                            "samples_ns_per_op": r.samples[c][a],
+                            "smalloc_over_this": r.ratio(c, a),
+                        }),
+                    );
+                }
+            }
+            json!({
+                "workload": case.workload.name(),
+                "case": case.name,
+                "threads": case.threads,
+                "ops": case.ops,
+                "results": per,
+            })
+        })
+        .collect();
+    let mut footprint = serde_json::Map::new();
+    for (a, id) in r.allocators.iter().enumerate() {
+        if let Some(f) = r.footprint_stats(a) {
+            let rr = r.footprint_ratios(a);
+            footprint.insert(
+                id.name().into(),
+                json!({
+                    "baseline_rss_mib": stats(f.baseline),
+                    "peak_rss_mib": stats(f.peak),
+                    "rss_after_free_mib": stats(f.after_free),
+                    "requested_peak_mib": f.requested_peak,
+                    "smalloc_over_this_peak": rr.map(|x| x.0),
+                    "smalloc_over_this_after_free": rr.map(|x| x.1),
+                }),
+            );
+        }
+    }
+    let summary: Vec<Value> = summary(r)
+        .into_iter()
+        .map(|s| {
+            json!({
+                "peer": s.peer.name(),
+                "time_geomean_smalloc_over_peer": s.geomean,
+                "cases_smalloc_faster": s.wins,
+                "cases": s.cases,
+                "worst_case": s.worst.0,
+                "worst_ratio": s.worst.1,
+                "footprint_peak_ratio": s.footprint.map(|f| f.0),
+                "footprint_after_free_ratio": s.footprint.map(|f| f.1),
+            })
+        })
+        .collect();
+    json!({
+        "rounds": r.rounds,
+        "scale": r.scale,
+        "thorough": r.thorough,
+        "cpus": r.cpus,
+        "wall_s": r.wall_s,
+        "allocators": r.allocators.iter().map(|a| json!({"name": a.name(), "description": a.description()})).collect::<Vec<_>>(),
+        "ratio": "smalloc median / peer median; below 1: smalloc faster or smaller",
+        "cases": cases,
+        "footprint": footprint,
+        "summary": summary,
+    })
+}

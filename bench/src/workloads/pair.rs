@@ -1,0 +1,31 @@
+//! `pair`: allocate one block and free it again, over and over. The fastest path of every
+//! allocator: the block comes straight back from (and goes straight into) a thread cache or free
+//! list head.
+
+use std::alloc::GlobalAlloc;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use super::common::{alloc, layout};
+
+/// Block sizes of the pair cases.
+pub const SIZES: [usize; 4] = [8, 64, 512, 4096];
+
+/// Allocates and frees `pairs` blocks of `size` bytes, one at a time, and returns the time taken.
+///
+/// `black_box` hides the pointer from the optimizer, which could otherwise drop the pair (Rust
+/// may elide an allocation whose result is unused). Never inlined, so that instruction counters
+/// (see `scripts/instructions-per-pair.sh`) can find it by name.
+#[inline(never)]
+pub fn run<A: GlobalAlloc>(a: &A, size: usize, pairs: u64) -> Duration {
+    let l = layout(size);
+    let start = Instant::now();
+    for _ in 0..pairs {
+        // SAFETY: l has a non-zero size; the block is freed with the layout it was allocated with.
+        unsafe {
+            let p = alloc(a, l);
+            a.dealloc(black_box(p), l);
+        }
+    }
+    start.elapsed()
+}
