@@ -15,7 +15,7 @@ bench: smalloc side by side with the allocators a user would pick instead
 
 USAGE:
   bench [OPTIONS]                 run the workloads (smalloc alone unless --compare)
-  bench pair64 [--allocator NAME] [--iters N] [--hold K]
+  bench pair64 [--allocator NAME] [--iters N] [--hold K] [--fixed]
                                   N alloc/free pairs of 64 B through one allocator (holding
                                   K other 64 B blocks meanwhile), then print ns/pair
                                   (for callgrind: see bench/README.md)
@@ -192,6 +192,7 @@ fn pair64(args: &[String]) -> Result<(), String> {
     let mut id = AllocatorId::Smalloc;
     let mut iters: u64 = 1_000_000;
     let mut hold: usize = 0;
+    let mut fixed = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -201,6 +202,8 @@ fn pair64(args: &[String]) -> Result<(), String> {
             }
             "--iters" => iters = number(value(&mut it, a)?, a)?,
             "--hold" => hold = number(value(&mut it, a)?, a)?,
+            // The size as a compile-time constant instead of a run-time value.
+            "--fixed" => fixed = true,
             other => return Err(format!("pair64: unknown argument '{other}'")),
         }
     }
@@ -218,7 +221,11 @@ fn pair64(args: &[String]) -> Result<(), String> {
             // SAFETY: a non-zero layout.
             .map(|_| unsafe { crate::workloads::common::alloc(a, l) })
             .collect();
-        let d = pair::run(a, 64, black_box(iters));
+        let d = if fixed {
+            pair::run_fixed64(a, black_box(iters))
+        } else {
+            pair::run(a, 64, black_box(iters))
+        };
         for p in held {
             // SAFETY: each held block is freed once, with its layout.
             unsafe { std::alloc::GlobalAlloc::dealloc(a, p, l) };
@@ -226,10 +233,11 @@ fn pair64(args: &[String]) -> Result<(), String> {
         d
     });
     println!(
-        "pair64 allocator={} iters={} hold={} ns_per_pair={:.3}",
+        "pair64 allocator={} iters={} hold={} fixed={} ns_per_pair={:.3}",
         id.name(),
         iters,
         hold,
+        fixed,
         d.as_nanos() as f64 / iters.max(1) as f64
     );
     Ok(())

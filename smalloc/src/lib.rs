@@ -144,8 +144,10 @@ impl Default for Smalloc<System> {
 }
 
 thread_local! {
-    /// This thread's current slab, or [`NO_SLAB`] before its first allocation. Const-initialized
-    /// and without a destructor, so reading it never allocates and works during thread exit.
+    /// This thread's current slab, shifted to its place in a head index (`slab << 5`, so the fast
+    /// path only ors in the class), or [`NO_SLAB`] before its first allocation.
+    /// Const-initialized and without a destructor, so reading it never allocates and works
+    /// during thread exit.
     static THREAD_SLAB: Cell<u32> = const { Cell::new(NO_SLAB) };
 }
 /// Marks a thread that has not been given a slab yet.
@@ -153,22 +155,35 @@ const NO_SLAB: u32 = u32::MAX;
 /// Counts threads, to hand out starting slabs round-robin.
 static THREAD_COUNT: AtomicU32 = AtomicU32::new(0);
 
+/// The calling thread's slab, shifted left by [`layout::SC_BITS`]: `home_slab_bits() | sc` is
+/// the index of its head word for class `sc`.
+#[inline(always)]
+fn home_slab_bits() -> usize {
+    let s = THREAD_SLAB.get();
+    if (s as usize) < NUM_SLABS << layout::SC_BITS {
+        s as usize
+    } else {
+        first_slab() << layout::SC_BITS
+    }
+}
+
 /// The calling thread's slab.
 #[inline(always)]
 fn home_slab() -> usize {
-    let s = THREAD_SLAB.get();
-    if (s as usize) < NUM_SLABS {
-        s as usize
-    } else {
-        first_slab()
-    }
+    home_slab_bits() >> layout::SC_BITS
+}
+
+/// Makes `slab` the calling thread's slab.
+#[inline(always)]
+fn set_home_slab(slab: usize) {
+    THREAD_SLAB.set((slab << layout::SC_BITS) as u32);
 }
 
 #[cold]
 #[inline(never)]
 fn first_slab() -> usize {
     let s = THREAD_COUNT.fetch_add(1, Ordering::Relaxed) as usize % NUM_SLABS;
-    THREAD_SLAB.set(s as u32);
+    set_home_slab(s);
     s
 }
 
@@ -352,7 +367,12 @@ impl<F> Smalloc<F> {
     /// One pop attempt on (`slab`, `sc`).
     #[inline(always)]
     fn try_pop(&self, base: usize, slab: usize, sc: u32) -> Pop {
-        let hi = head_index(slab, sc);
+        self.try_pop_at(base, head_index(slab, sc), sc)
+    }
+
+    /// One pop attempt on the slab whose head word has index `hi` (of class `sc`).
+    #[inline(always)]
+    fn try_pop_at(&self, base: usize, hi: usize, sc: u32) -> Pop {
         // SAFETY: the head and the area belong together and lie in the live reservation.
         unsafe { freelist::try_pop(self.head_at(hi), base + area_offset(hi), sc) }
     }
@@ -370,7 +390,7 @@ impl<F> Smalloc<F> {
                     match self.try_pop(base, slab, sc) {
                         Pop::Got(p, state) => {
                             if slab != home {
-                                THREAD_SLAB.set(slab as u32);
+                                set_home_slab(slab);
                             }
                             return Some((p, state));
                         }
@@ -433,7 +453,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
         let sc = size_class(layout.size(), layout.align());
         let base = self.base.0.load(Ordering::Acquire);
         if sc <= MAX_SC && (base as isize) >= 0 {
-            if let Pop::Got(p, state) = self.try_pop(base, home_slab(), sc) {
+            if let Pop::Got(p, state) = self.try_pop_at(base, home_slab_bits() | sc as usize, sc) {
                 if ZERO {
                     // SAFETY: the slot is ours and holds 2^sc >= max(size, 8) bytes.
                     unsafe { zero_slot(p, state, layout.size()) };
