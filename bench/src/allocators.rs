@@ -1,5 +1,5 @@
 //! The allocators under test: one `static` instance of each, called directly through
-//! [`GlobalAlloc`]. None of them is the process's global allocator (that stays the system
+//! [`GlobalAlloc`](std::alloc::GlobalAlloc). None of them is the process's global allocator (that stays the system
 //! allocator), so the harness's own bookkeeping never lands in the heap being measured.
 //!
 //! Workloads are generic over `A: GlobalAlloc`, and [`with_allocator!`](crate::with_allocator)

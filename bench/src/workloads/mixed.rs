@@ -1,6 +1,6 @@
 //! `mixed`: a working set of live blocks in which every operation frees one block at random and
 //! allocates a new one whose size comes from a realistic distribution
-//! ([`mixed_size`](super::common::mixed_size)). Each new block is written (first cache line, one
+//! ([`mixed_size`]). Each new block is written (first cache line, one
 //! byte per page, last byte) and checked again before it is freed.
 
 use std::alloc::GlobalAlloc;
