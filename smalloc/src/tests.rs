@@ -672,3 +672,21 @@ fn zero_skipping_copy_is_exact() {
         }
     }
 }
+
+#[test]
+fn the_reservation_is_left_out_of_core_dumps() {
+    let s = instance();
+    let base = base_of(&s);
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    // The mapping that starts at the base, then its VmFlags line ("dd" = do not dump).
+    let start = format!("{base:x}-");
+    let entry = smaps
+        .split_inclusive('\n')
+        .skip_while(|l| !l.starts_with(&start))
+        .find(|l| l.starts_with("VmFlags"))
+        .expect("the reservation is in /proc/self/smaps");
+    assert!(
+        entry.split_whitespace().any(|f| f == "dd"),
+        "reservation flags: {entry}"
+    );
+}
