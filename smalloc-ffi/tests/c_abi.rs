@@ -58,6 +58,14 @@ fn build_abi(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
     Some(exe)
 }
 
+/// Compiles `src` into `out` with `tool`, warnings as errors, plus the `extra` flags.
+fn build(tool: &Path, src: &Path, out: &Path, extra: &[&str]) {
+    let mut args: Vec<&OsStr> = ["-O2", "-Wall", "-Werror"].map(OsStr::new).to_vec();
+    args.extend(extra.iter().map(OsStr::new));
+    args.extend([OsStr::new("-o"), out.as_os_str(), src.as_os_str()]);
+    compile(tool, &args);
+}
+
 /// The program with the standard names, built once for all the tests that use it.
 fn abi() -> Option<PathBuf> {
     let gcc = require("gcc")?;
@@ -210,18 +218,7 @@ fn cpp_thread_local_destructors_allocate() {
     let dir = scratch("thread-local");
     let exe = dir.join("thread_local");
     let src = c_source("thread_local.cpp");
-    compile(
-        &gxx,
-        &[
-            "-O2".as_ref(),
-            "-Wall".as_ref(),
-            "-Werror".as_ref(),
-            "-pthread".as_ref(),
-            "-o".as_ref(),
-            exe.as_os_str(),
-            src.as_os_str(),
-        ],
-    );
+    build(&gxx, &src, &exe, &["-pthread"]);
     for alloc in [Alloc::Glibc, Alloc::Smalloc] {
         let mut cmd = Command::new(&exe);
         alloc.apply(&mut cmd);
@@ -241,19 +238,7 @@ fn dlopen_many_libraries_with_thread_locals() {
     let dir = scratch("dlopen");
     let first = dir.join("plugin0.so");
     let src = c_source("plugin.c");
-    compile(
-        &gcc,
-        &[
-            "-O2".as_ref(),
-            "-Wall".as_ref(),
-            "-Werror".as_ref(),
-            "-shared".as_ref(),
-            "-fPIC".as_ref(),
-            "-o".as_ref(),
-            first.as_os_str(),
-            src.as_os_str(),
-        ],
-    );
+    build(&gcc, &src, &first, &["-shared", "-fPIC"]);
     // Separate files make separate modules, each with its own thread-local block.
     for i in 1..32 {
         fs::copy(&first, dir.join(format!("plugin{i}.so"))).expect("copying the plugin");
