@@ -109,6 +109,51 @@ impl AllocatorId {
         }
     }
 
+    /// Asks the allocator to give the memory it holds free back to the OS now, as a program
+    /// would between phases of work, and returns `true`; returns `false` for an allocator without
+    /// such a call (upstream smalloc, snmalloc, rpmalloc).
+    ///
+    /// | allocator | call |
+    /// | --- | --- |
+    /// | smalloc | `Smalloc::trim` (the calling thread's slab and every slab no thread owns) |
+    /// | system | glibc's `malloc_trim(0)` |
+    /// | mimalloc | `mi_collect(true)` |
+    /// | jemalloc | `mallctl("arena.<MALLCTL_ARENAS_ALL>.purge")`: every arena's dirty pages |
+    pub fn trim(self) -> bool {
+        match self {
+            AllocatorId::Smalloc => {
+                SMALLOC.trim();
+                true
+            }
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free memory of glibc's heaps; any argument is
+            // valid.
+            AllocatorId::System => unsafe { libc::malloc_trim(0) >= 0 },
+            AllocatorId::Mimalloc => {
+                // SAFETY: mi_collect may be called at any time from any thread.
+                unsafe { libmimalloc_sys::mi_collect(true) };
+                true
+            }
+            AllocatorId::Jemalloc => {
+                // jemalloc's MALLCTL_ARENAS_ALL: the index that names every arena at once.
+                const PURGE_ALL: &[u8] = b"arena.4096.purge\0";
+                // SAFETY: a NUL-terminated control name; "purge" reads and writes no value, so
+                // every pointer is null and the length zero.
+                let rc = unsafe {
+                    tikv_jemalloc_sys::mallctl(
+                        PURGE_ALL.as_ptr().cast(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        0,
+                    )
+                };
+                rc == 0
+            }
+            _ => false,
+        }
+    }
+
     /// Looks an allocator up by its short name.
     pub fn parse(name: &str) -> Option<AllocatorId> {
         AllocatorId::all().into_iter().find(|a| a.name() == name)

@@ -4,6 +4,7 @@ use std::hint::black_box;
 
 use crate::allocators::{self, AllocatorId};
 use crate::footprint;
+use crate::memory::MemoryCase;
 use crate::report;
 use crate::runner::{self, Plan};
 use crate::with_allocator;
@@ -23,17 +24,29 @@ USAGE:
 
 OPTIONS:
   --compare          also run every peer, interleaved with smalloc
-  --thorough         add the slow cases (1024 threads)
+  --thorough         add the slow cases (1024 threads; phases with 2 GiB per phase)
   --allocators LIST  comma-separated allocators to run (smalloc is always included)
-  --only LIST        comma-separated substrings: run only cases whose name contains one
+  --only LIST        comma-separated substrings: run only the cases whose name contains one
+                     (timed cases, latency, footprint and memory cases alike)
   --rounds N         samples per case and allocator (default 7 with --compare, else 3)
   --scale F          multiply the work of every case by F (default 1.0)
   --no-footprint     skip the footprint child processes
+  --no-latency       skip the tail-latency report
+  --no-memory        skip the memory cases (realloc-strings, phases, trim, thp-threads)
+  --memory-rounds N  rounds that also run the memory cases (default 3, at most --rounds)
   --csv FILE         also write every figure as CSV
   --json FILE        also write every figure and raw sample as JSON
   --plot FILE.svg    also draw the smalloc / peer ratios as a bar chart (needs peers)
   -h, --help         this text
 ";
+
+/// Timed alloc calls (and as many frees) per allocator and round in the latency report, at
+/// scale 1: enough that p99.9 rests on a thousand calls.
+pub const LATENCY_CALLS: u64 = 1_000_000;
+
+/// Rounds that run the memory cases by default: their figures vary little from round to round,
+/// and `phases` and `trim` move gigabytes per child.
+pub const MEMORY_ROUNDS: usize = 3;
 
 /// Options of a run.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +58,9 @@ struct Options {
     rounds: Option<usize>,
     scale: Option<f64>,
     no_footprint: bool,
+    no_latency: bool,
+    no_memory: bool,
+    memory_rounds: Option<usize>,
     csv: Option<String>,
     json: Option<String>,
     plot: Option<String>,
@@ -88,6 +104,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--compare" => o.compare = true,
             "--thorough" => o.thorough = true,
             "--no-footprint" => o.no_footprint = true,
+            "--no-latency" => o.no_latency = true,
+            "--no-memory" => o.no_memory = true,
+            "--memory-rounds" => o.memory_rounds = Some(number(value(&mut it, a)?, a)?),
             "--allocators" => o.allocators = Some(allocator_list(value(&mut it, a)?)?),
             "--only" => {
                 o.only = value(&mut it, a)?
@@ -114,9 +133,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             print!("{USAGE}");
             Ok(())
         }
-        Some(footprint::CHILD_COMMAND) => {
-            footprint::child_main(args.get(1).map_or("", String::as_str))
-        }
+        Some(footprint::CHILD_COMMAND) => footprint::child_main(&args[1..]),
         Some("pair64") => pair64(&args[1..]),
         Some("list") => {
             for a in AllocatorId::all() {
@@ -124,6 +141,28 @@ pub fn main(args: &[String]) -> Result<(), String> {
             }
             for c in workloads::cases(1.0, true) {
                 println!("case {:<18} {} ops", c.name, c.ops);
+            }
+            println!(
+                "latency {:<15} {} alloc and as many free calls timed one by one",
+                "latency", LATENCY_CALLS
+            );
+            println!(
+                "memory {:<16} {} blocks (child process)",
+                "footprint",
+                footprint::BLOCKS
+            );
+            for m in MemoryCase::ALL {
+                let thorough = if m == MemoryCase::Phases {
+                    ", doubled with --thorough"
+                } else {
+                    ""
+                };
+                println!(
+                    "memory {:<16} {} {} (child process{thorough})",
+                    m.name(),
+                    m.amount(1.0, false),
+                    m.amount_unit()
+                );
             }
             Ok(())
         }
@@ -146,20 +185,34 @@ fn run(o: Options) -> Result<(), String> {
     if !scale.is_finite() || scale <= 0.0 {
         return Err("--scale must be positive".into());
     }
+    // Whether --only selects the case (or report) called `name`.
+    let selected =
+        |name: &str| o.only.is_empty() || o.only.iter().any(|s| name.contains(s.as_str()));
     let mut cases = workloads::cases(scale, o.thorough);
-    if !o.only.is_empty() {
-        cases.retain(|c| o.only.iter().any(|s| c.name.contains(s.as_str())));
-    }
-    let footprint = !o.no_footprint
-        && (o.only.is_empty() || o.only.iter().any(|s| "footprint".contains(s.as_str())));
-    if cases.is_empty() && !footprint {
+    cases.retain(|c| selected(&c.name));
+    let footprint = !o.no_footprint && selected("footprint");
+    let latency_calls = if !o.no_latency && selected("latency") {
+        ((LATENCY_CALLS as f64 * scale).round() as u64).max(1)
+    } else {
+        0
+    };
+    let memory: Vec<(MemoryCase, u64)> = MemoryCase::ALL
+        .into_iter()
+        .filter(|m| !o.no_memory && selected(m.name()))
+        .map(|m| (m, m.amount(scale, o.thorough)))
+        .collect();
+    if cases.is_empty() && !footprint && latency_calls == 0 && memory.is_empty() {
         return Err("no case matches --only".into());
     }
+    let rounds = o.rounds.unwrap_or(if o.compare { 7 } else { 3 }).max(1);
     let plan = Plan {
         allocators: ids,
         cases,
-        rounds: o.rounds.unwrap_or(if o.compare { 7 } else { 3 }).max(1),
+        rounds,
+        latency_calls,
         footprint,
+        memory,
+        memory_rounds: o.memory_rounds.unwrap_or(MEMORY_ROUNDS).clamp(1, rounds),
         scale,
         thorough: o.thorough,
     };

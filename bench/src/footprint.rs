@@ -9,6 +9,9 @@
 //! The child's script: allocate [`BLOCKS`] blocks from the mixed size distribution and write every
 //! byte, free a random half, allocate as many again with other sizes (so the heap is fragmented
 //! the way a running program's is), read the peak, free everything, read the resident set.
+//!
+//! The memory cases ([`memory`](crate::memory)) run in children started the same way
+//! (`child_reading`), with the case's name and amount as further arguments.
 
 use std::alloc::GlobalAlloc;
 use std::process::Command;
@@ -93,11 +96,17 @@ pub fn measure<A: GlobalAlloc>(a: &A) -> Footprint {
     }
 }
 
-/// The child's entry point: measures allocator `name` and prints the one line the parent reads.
-pub fn child_main(name: &str) -> Result<(), String> {
+/// The child's entry point. `args` (after [`CHILD_COMMAND`]) are the allocator's name, then
+/// either nothing (the footprint script: prints the one line the parent reads) or a memory case's
+/// name and amount (see [`memory`](crate::memory)).
+pub fn child_main(args: &[String]) -> Result<(), String> {
+    let name = args.first().map_or("", String::as_str);
     let id = AllocatorId::parse(name).ok_or_else(|| format!("unknown allocator {name}"))?;
     if id == AllocatorId::Smalloc {
         crate::allocators::check_smalloc_reserved()?;
+    }
+    if let [_, case, amount] = args {
+        return crate::memory::child_main(id, case, amount);
     }
     let f = with_allocator!(id, |a| measure(a));
     println!(
@@ -107,27 +116,37 @@ pub fn child_main(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The parent's side: runs a child for allocator `id` and parses its reading.
-pub fn run_child(id: AllocatorId) -> Result<Footprint, String> {
+/// Runs the bench binary again as a child, `bench` [`CHILD_COMMAND`] `args...`, and returns the
+/// words after `tag` on the first line of its output that starts with `tag` and a space. `who`
+/// names the child in error messages.
+pub(crate) fn child_reading(args: &[&str], tag: &str, who: &str) -> Result<Vec<String>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
     let out = Command::new(exe)
         .arg(CHILD_COMMAND)
-        .arg(id.name())
+        .args(args)
         .output()
-        .map_err(|e| format!("cannot start footprint child: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .map_err(|e| format!("cannot start {who}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "footprint child for {id} failed ({}): {}",
+            "{who} failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let nums: Vec<u64> = stdout
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let prefix = format!("{tag} ");
+    stdout
         .lines()
-        .find_map(|l| l.strip_prefix("footprint "))
-        .ok_or_else(|| format!("footprint child for {id} printed no reading"))?
-        .split_whitespace()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|rest| rest.split_whitespace().map(String::from).collect())
+        .ok_or_else(|| format!("{who} printed no reading: {stdout}"))
+}
+
+/// The parent's side: runs a child for allocator `id` and parses its reading.
+pub fn run_child(id: AllocatorId) -> Result<Footprint, String> {
+    let who = format!("footprint child for {id}");
+    let nums: Vec<u64> = child_reading(&[id.name()], "footprint", &who)?
+        .iter()
         .map(|w| {
             w.parse()
                 .map_err(|e| format!("bad footprint reading {w}: {e}"))
@@ -140,6 +159,6 @@ pub fn run_child(id: AllocatorId) -> Result<Footprint, String> {
             after_free_kib,
             requested_peak,
         }),
-        _ => Err(format!("footprint child for {id} printed {stdout}")),
+        _ => Err(format!("{who} printed {nums:?}")),
     }
 }

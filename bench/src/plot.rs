@@ -1,5 +1,6 @@
 //! `--plot FILE.svg`: a grouped bar chart of the smalloc / peer ratios, one group per case (plus
-//! the two footprint figures), one bar per peer, on a logarithmic axis centred on 1.0 so that
+//! the two footprint figures and the figures of the memory and tail-latency summary), one bar
+//! per peer, on a logarithmic axis centred on 1.0 so that
 //! "twice as fast" and "twice as slow" look the same size. Rendered with `plotters`' SVG backend.
 
 use plotters::prelude::*;
@@ -65,6 +66,10 @@ pub fn render(r: &Results, path: &str) -> Result<(), String> {
                 .collect();
             rows.push((label.to_string(), v));
         }
+    }
+    let side: Vec<Vec<Option<f64>>> = peers.iter().map(|&(a, _)| r.side_ratios(a)).collect();
+    for (i, label) in r.side_labels().into_iter().enumerate() {
+        rows.push((label, side.iter().map(|v| v[i]).collect()));
     }
     let all: Vec<f64> = rows
         .iter()

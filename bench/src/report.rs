@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::allocators::AllocatorId;
-use crate::results::{Results, Stats, geomean};
+use crate::latency::PERCENTILES;
+use crate::results::{MemoryResults, Results, Stats, geomean};
 use crate::workloads::Workload;
 
 /// A figure with about three significant digits.
@@ -139,12 +140,162 @@ pub fn text(r: &Results) -> String {
             out.push_str(&table(&header, &rows));
         }
     }
+    if !r.latency.is_empty() {
+        out.push_str(&latency_text(r));
+    }
     if !r.footprint.is_empty() {
         out.push_str(&footprint_text(r));
+    }
+    for m in &r.memory {
+        out.push_str(&memory_text(r, m));
     }
     if r.peers().next().is_some() && !r.cases.is_empty() {
         out.push_str(&summary_text(r));
     }
+    if r.peers().next().is_some() && !r.side_labels().is_empty() {
+        out.push_str(&side_summary_text(r));
+    }
+    out
+}
+
+/// The labels of the latency figures: `alloc p50` ... `free max`.
+fn latency_labels() -> Vec<String> {
+    ["alloc", "free"]
+        .iter()
+        .flat_map(|call| PERCENTILES.iter().map(move |(_, p)| format!("{call} {p}")))
+        .collect()
+}
+
+/// The latency table: one row per figure, one column per allocator, then the ratios.
+fn latency_text(r: &Results) -> String {
+    let mut out = String::new();
+    let clock = r.clock.clone().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n## latency: single alloc and free calls of the mixed workload ({} live blocks, random \
+         frees), {} of each per allocator and round, each timed alone; ns, median [min-max] over \
+         rounds. Clock: {clock}; a pair of readings costs {} ns (median of {} back-to-back \
+         pairs, measured before every reading; median [min-max] over them), included in every \
+         figure: nothing is subtracted\n",
+        crate::workloads::mixed::LIVE,
+        r.latency_calls,
+        cell(r.clock_overhead()),
+        crate::clock::OVERHEAD_PAIRS,
+    );
+    let labels = latency_labels();
+    let mut header = vec!["call".to_string()];
+    header.extend(r.allocators.iter().map(|a| a.name().to_string()));
+    let rows: Vec<Vec<String>> = labels
+        .iter()
+        .enumerate()
+        .map(|(k, label)| {
+            let mut row = vec![label.clone()];
+            row.extend((0..r.allocators.len()).map(|a| cell(r.latency_stats(a, k))));
+            row
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    if r.peers().next().is_some() {
+        out.push('\n');
+        let mut header = vec!["smalloc vs".to_string()];
+        header.extend(r.peers().map(|(_, a)| a.name().to_string()));
+        let rows: Vec<Vec<String>> = labels
+            .iter()
+            .enumerate()
+            .map(|(k, label)| {
+                let mut row = vec![label.clone()];
+                row.extend(r.peers().map(|(a, _)| ratio(r.latency_ratio(a, k))));
+                row
+            })
+            .collect();
+        out.push_str(&table(&header, &rows));
+    }
+    out
+}
+
+/// The table of one memory case: one row per allocator, its figures, then the ratios of the
+/// figures that have one ("n/a" where the figure does not apply to the allocator).
+fn memory_text(r: &Results, m: &MemoryResults) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## {}: {} (child process per allocator; median [min-max] over {} round(s))\n",
+        m.case.name(),
+        m.case.description(m.amount),
+        m.readings.first().map_or(0, Vec::len),
+    );
+    let figures = m.case.figures();
+    // Ratio columns only where there is a peer to compare with.
+    let has_peers = r.peers().next().is_some();
+    let compared: Vec<usize> = (0..figures.len())
+        .filter(|&f| has_peers && figures[f].ratio.is_some())
+        .collect();
+    let mut header = vec!["allocator".to_string()];
+    header.extend(figures.iter().map(|f| f.label.to_string()));
+    header.extend(compared.iter().enumerate().map(|(i, &f)| {
+        let label = figures[f].label;
+        if i == 0 {
+            format!("smalloc vs: {label}")
+        } else {
+            label.to_string()
+        }
+    }));
+    let measured = |a: usize| m.readings.get(a).is_some_and(|v| !v.is_empty());
+    let rows: Vec<Vec<String>> = r
+        .allocators
+        .iter()
+        .enumerate()
+        .filter(|&(a, _)| measured(a))
+        .map(|(a, id)| {
+            let mut row = vec![id.name().to_string()];
+            row.extend((0..figures.len()).map(|f| match m.stats(a, f) {
+                None => "n/a".to_string(),
+                Some(s) if figures[f].unit == crate::memory::Unit::Kib => cell(Some(s)),
+                // Bytes per block and counts: whole numbers, the median alone unless the rounds
+                // differ.
+                Some(s) if s.min == s.max => format!("{:.0}", s.median),
+                Some(s) => format!("{:.0} [{:.0}-{:.0}]", s.median, s.min, s.max),
+            }));
+            row.extend(compared.iter().map(|&f| {
+                if *id == AllocatorId::Smalloc {
+                    String::new()
+                } else if m.stats(a, f).is_none() {
+                    "n/a".to_string()
+                } else {
+                    ratio(m.ratio(a, f))
+                }
+            }));
+            row
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
+    out
+}
+
+/// The second summary: smalloc / peer for each memory figure with a ratio and for the tail
+/// latency.
+fn side_summary_text(r: &Results) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## summary, memory and tail latency: smalloc / peer of the medians (below 1.00x: \
+         smalloc smaller or faster; n/a: the peer has no such figure)\n"
+    );
+    let mut header = vec!["peer".to_string()];
+    header.extend(r.side_labels());
+    let rows: Vec<Vec<String>> = r
+        .peers()
+        .map(|(a, id)| {
+            let mut row = vec![id.name().to_string()];
+            row.extend(
+                r.side_ratios(a)
+                    .into_iter()
+                    .map(|x| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.2}x"))),
+            );
+            row
+        })
+        .collect();
+    out.push_str(&table(&header, &rows));
     out
 }
 
@@ -314,6 +465,52 @@ pub fn csv(r: &Results) -> String {
             );
         }
     }
+    for (k, label) in latency_labels().iter().enumerate() {
+        for (a, id) in r.allocators.iter().enumerate() {
+            let Some(s) = r.latency_stats(a, k) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "latency,latency-{},1,{},ns,{},{:.2},{:.2},{:.2},{},{}",
+                label.replace(' ', "-"),
+                r.latency_calls,
+                id.name(),
+                s.median,
+                s.min,
+                s.max,
+                r.latency[a].len(),
+                ratio_s(r.latency_ratio(a, k)),
+            );
+        }
+    }
+    for m in &r.memory {
+        let threads = if m.case == crate::memory::MemoryCase::ThpThreads {
+            m.amount
+        } else {
+            1
+        };
+        for (f, fig) in m.case.figures().iter().enumerate() {
+            for (a, id) in r.allocators.iter().enumerate() {
+                let Some(s) = m.stats(a, f) else { continue };
+                let rv = m.ratio(a, f).filter(|_| fig.ratio.is_some());
+                let _ = writeln!(
+                    out,
+                    "{},{}-{},{threads},0,{},{},{:.2},{:.2},{:.2},{},{}",
+                    m.case.name(),
+                    m.case.name(),
+                    fig.key,
+                    fig.unit.name(),
+                    id.name(),
+                    s.median,
+                    s.min,
+                    s.max,
+                    m.readings[a].len(),
+                    ratio_s(rv),
+                );
+            }
+        }
+    }
     out
 }
 
@@ -364,6 +561,83 @@ pub fn json(r: &Results) -> Value {
             );
         }
     }
+    let labels = latency_labels();
+    let mut latency = serde_json::Map::new();
+    for (a, id) in r.allocators.iter().enumerate() {
+        let mut per = serde_json::Map::new();
+        for (k, label) in labels.iter().enumerate() {
+            let Some(s) = r.latency_stats(a, k) else {
+                continue;
+            };
+            let n = PERCENTILES.len();
+            let samples: Vec<f64> = r.latency[a]
+                .iter()
+                .map(|l| {
+                    if k < n {
+                        l.alloc_ns[k]
+                    } else {
+                        l.free_ns[k - n]
+                    }
+                })
+                .collect();
+            per.insert(
+                label.replace(' ', "_"),
+                json!({
+                    "ns": stats(s),
+                    "samples_ns": samples,
+                    "smalloc_over_this": r.latency_ratio(a, k),
+                }),
+            );
+        }
+        if !per.is_empty() {
+            latency.insert(id.name().into(), Value::Object(per));
+        }
+    }
+    let memory: Vec<Value> = r
+        .memory
+        .iter()
+        .map(|m| {
+            let figures = m.case.figures();
+            let mut per = serde_json::Map::new();
+            for (a, id) in r.allocators.iter().enumerate() {
+                let mut figs = serde_json::Map::new();
+                for (f, fig) in figures.iter().enumerate() {
+                    let raw: Vec<Option<f64>> = m.readings[a]
+                        .iter()
+                        .map(|round| round[f].map(|v| fig.unit.show(v)))
+                        .collect();
+                    figs.insert(
+                        fig.key.into(),
+                        json!({
+                            "unit": fig.unit.name(),
+                            "stats": m.stats(a, f).map(stats),
+                            "samples": raw,
+                            "smalloc_over_this": m.ratio(a, f).filter(|_| fig.ratio.is_some()),
+                        }),
+                    );
+                }
+                per.insert(id.name().into(), Value::Object(figs));
+            }
+            json!({
+                "case": m.case.name(),
+                "amount": m.amount,
+                "description": m.case.description(m.amount),
+                "results": per,
+            })
+        })
+        .collect();
+    let side_labels = r.side_labels();
+    let side: serde_json::Map<String, Value> = r
+        .peers()
+        .map(|(a, id)| {
+            let ratios: serde_json::Map<String, Value> = side_labels
+                .iter()
+                .cloned()
+                .zip(r.side_ratios(a).into_iter().map(|x| json!(x)))
+                .collect();
+            (id.name().to_string(), Value::Object(ratios))
+        })
+        .collect();
     let summary: Vec<Value> = summary(r)
         .into_iter()
         .map(|s| {
@@ -389,6 +663,14 @@ pub fn json(r: &Results) -> Value {
         "ratio": "smalloc median / peer median; below 1: smalloc faster or smaller",
         "cases": cases,
         "footprint": footprint,
+        "latency": {
+            "clock": r.clock,
+            "clock_overhead_ns": r.clock_overhead().map(stats),
+            "calls_per_round": r.latency_calls,
+            "results": latency,
+        },
+        "memory": memory,
         "summary": summary,
+        "summary_memory_and_latency": side,
     })
 }

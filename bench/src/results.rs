@@ -4,6 +4,8 @@
 
 use crate::allocators::AllocatorId;
 use crate::footprint::Footprint;
+use crate::latency::{Latency, P999, PERCENTILES};
+use crate::memory::MemoryCase;
 use crate::workloads::Case;
 
 /// Median, minimum and maximum of a set of samples.
@@ -59,6 +61,14 @@ pub struct Results {
     pub samples: Vec<Vec<Vec<f64>>>,
     /// `footprint[allocator]`: one reading per round (empty if footprint was skipped).
     pub footprint: Vec<Vec<Footprint>>,
+    /// `latency[allocator]`: one reading per round (empty if latency was not measured).
+    pub latency: Vec<Vec<Latency>>,
+    /// The latency clock's description, if latency was measured.
+    pub clock: Option<String>,
+    /// Timed alloc calls (and as many frees) per latency reading.
+    pub latency_calls: u64,
+    /// The memory cases run, in report order.
+    pub memory: Vec<MemoryResults>,
     /// Rounds run.
     pub rounds: usize,
     /// Work multiplier the cases were built with.
@@ -69,6 +79,39 @@ pub struct Results {
     pub cpus: usize,
     /// Wall time of the whole measurement, seconds.
     pub wall_s: f64,
+}
+
+/// The readings of one memory case.
+#[derive(Clone, Debug)]
+pub struct MemoryResults {
+    /// The case.
+    pub case: MemoryCase,
+    /// Its amount of work (see [`MemoryCase::amount`]).
+    pub amount: u64,
+    /// `readings[allocator][round][figure]`, figures as in [`MemoryCase::figures`], raw units.
+    pub readings: Vec<Vec<Vec<Option<u64>>>>,
+}
+
+impl MemoryResults {
+    /// Statistics of figure `f` for allocator `a`, in the unit it is shown in (`None` if the
+    /// figure does not apply to the allocator, or was not measured).
+    pub fn stats(&self, a: usize, f: usize) -> Option<Stats> {
+        let unit = self.case.figures()[f].unit;
+        let v: Vec<f64> = self
+            .readings
+            .get(a)?
+            .iter()
+            .filter_map(|round| round.get(f).copied().flatten())
+            .map(|raw| unit.show(raw))
+            .collect();
+        Stats::of(&v)
+    }
+
+    /// smalloc's median of figure `f` over allocator `a`'s (`smalloc` is allocator 0): below 1,
+    /// smalloc uses less.
+    pub fn ratio(&self, a: usize, f: usize) -> Option<f64> {
+        Some(self.stats(0, f)?.median / self.stats(a, f)?.median)
+    }
 }
 
 /// Footprint statistics of one allocator, in MiB.
@@ -131,6 +174,78 @@ impl Results {
             s.peak.median / p.peak.median,
             s.after_free.median / p.after_free.median,
         ))
+    }
+
+    /// Statistics over the rounds of latency figure `k` of allocator `a`, ns: `k` below
+    /// `PERCENTILES.len()` are the alloc [`PERCENTILES`], the next ones the free ones.
+    pub fn latency_stats(&self, a: usize, k: usize) -> Option<Stats> {
+        let n = PERCENTILES.len();
+        let v: Vec<f64> = self
+            .latency
+            .get(a)?
+            .iter()
+            .map(|l| {
+                if k < n {
+                    l.alloc_ns[k]
+                } else {
+                    l.free_ns[k - n]
+                }
+            })
+            .collect();
+        Stats::of(&v)
+    }
+
+    /// Statistics of the clock overhead measured with every latency reading, ns, over all
+    /// allocators and rounds.
+    pub fn clock_overhead(&self) -> Option<Stats> {
+        let v: Vec<f64> = self
+            .latency
+            .iter()
+            .flatten()
+            .map(|l| l.clock_overhead_ns)
+            .collect();
+        Stats::of(&v)
+    }
+
+    /// smalloc's median of latency figure `k` over allocator `a`'s: below 1, smalloc is faster.
+    pub fn latency_ratio(&self, a: usize, k: usize) -> Option<f64> {
+        let s = self.index_of(AllocatorId::Smalloc)?;
+        Some(self.latency_stats(s, k)?.median / self.latency_stats(a, k)?.median)
+    }
+
+    /// Headers of the memory and tail-latency summary: one per memory figure with a ratio, then
+    /// the alloc and free p99.9 (if latency was measured).
+    pub fn side_labels(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .memory
+            .iter()
+            .flat_map(|m| m.case.figures().iter().filter_map(|f| f.ratio))
+            .map(String::from)
+            .collect();
+        if !self.latency.is_empty() {
+            v.extend(["alloc p99.9".to_string(), "free p99.9".to_string()]);
+        }
+        v
+    }
+
+    /// smalloc / allocator `a` for each of [`Results::side_labels`], in order.
+    pub fn side_ratios(&self, a: usize) -> Vec<Option<f64>> {
+        let mut v: Vec<Option<f64>> = self
+            .memory
+            .iter()
+            .flat_map(|m| {
+                (0..m.case.figures().len())
+                    .filter(|&f| m.case.figures()[f].ratio.is_some())
+                    .map(move |f| m.ratio(a, f))
+            })
+            .collect();
+        if !self.latency.is_empty() {
+            v.extend([
+                self.latency_ratio(a, P999),
+                self.latency_ratio(a, PERCENTILES.len() + P999),
+            ]);
+        }
+        v
     }
 
     /// The time ratios of smalloc over allocator `a`, one per case that both completed.

@@ -7,6 +7,9 @@
 //! * [`unmap`], [`remap`]: give a mapping back, or resize it without copying its pages;
 //! * [`purge`]: drop the physical pages behind a range so they read back as zero;
 //! * [`exclude_from_core_dumps`]: keep the sparse reservation out of core files;
+//! * [`no_huge_pages`]: keep transparent huge pages from inflating sparsely touched ranges;
+//! * [`thread_exit_key`], [`arm_thread_exit`]: run a function when a thread exits;
+//! * [`now_ms`]: a cheap monotonic clock for decay decisions;
 //! * [`page_size`].
 //!
 //! Every function here is a thin wrapper over one system call. None of them allocates, locks,
@@ -178,6 +181,77 @@ pub unsafe fn exclude_from_core_dumps(ptr: NonNull<u8>, len: usize) -> bool {
     }
 }
 
+/// Asks the OS not to back `[ptr, ptr + len)` with transparent huge pages (nor to collapse it into
+/// them later). A sparse region in which a few scattered 4 KiB pages are touched would otherwise
+/// cost a whole 2 MiB page for each touched one wherever THP is enabled. Best effort: returns
+/// whether the hint was accepted (always `false` where the OS has no such hint).
+///
+/// # Safety
+/// The range must be page-aligned and inside a mapping this process owns.
+pub unsafe fn no_huge_pages(ptr: NonNull<u8>, len: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: caller guarantees the range is ours; MADV_NOHUGEPAGE only sets a flag on the
+        // VMA.
+        unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_NOHUGEPAGE) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (ptr, len);
+        false
+    }
+}
+
+/// Creates a thread-specific key whose `destructor` runs when a thread that armed it (see
+/// [`arm_thread_exit`]) exits, after the thread's own thread-local destructors (Rust's and C++'s
+/// `thread_local`), with the value it armed the key with. Returns the key, or `None` if the OS has
+/// no key left. Allocates nothing.
+pub fn thread_exit_key(destructor: unsafe extern "C" fn(*mut core::ffi::c_void)) -> Option<u32> {
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer and the destructor has the signature pthread expects.
+    let rc = unsafe { libc::pthread_key_create(&mut key, Some(destructor)) };
+    (rc == 0).then_some(key as u32)
+}
+
+/// Frees a key made by [`thread_exit_key`] that nothing armed.
+pub fn drop_thread_exit_key(key: u32) {
+    // SAFETY: deleting a key has no other effect than making it unusable.
+    unsafe { libc::pthread_key_delete(key as libc::pthread_key_t) };
+}
+
+/// Arms `key` for the calling thread: its destructor will run with `value` (non-zero, passed as
+/// a pointer) when the thread exits. Returns whether it worked. For the first 32 keys of a process
+/// glibc stores the value in the thread descriptor; later keys may make it allocate (`calloc`).
+pub fn arm_thread_exit(key: u32, value: usize) -> bool {
+    // SAFETY: pthread_setspecific only stores the value for this thread; it is never dereferenced
+    // by pthread, only handed to the destructor.
+    unsafe {
+        libc::pthread_setspecific(
+            key as libc::pthread_key_t,
+            core::ptr::without_provenance(value),
+        ) == 0
+    }
+}
+
+/// Milliseconds on a monotonic clock that may be a few milliseconds coarse
+/// (`CLOCK_MONOTONIC_COARSE` on Linux: read from the vDSO without a system call), wrapping
+/// around every 49 days. Only differences between two readings mean anything.
+pub fn now_ms() -> u32 {
+    #[cfg(target_os = "linux")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(target_os = "linux"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id exists on the platform.
+    unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1000)
+        .wrapping_add(ts.tv_nsec as u64 / 1_000_000) as u32
+}
+
 /// The size of a virtual-memory page, in bytes (4096 on x86_64 Linux, 16384 on Apple Silicon).
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
@@ -232,6 +306,33 @@ mod tests {
         assert!(reserve(0).is_none());
         assert!(map(1usize << 62).is_none());
         assert!(reserve(usize::MAX & !(page_size() - 1)).is_none());
+    }
+
+    #[test]
+    fn huge_pages_off_and_thread_exit_key() {
+        let len = 1usize << 30;
+        let p = reserve(len).unwrap();
+        // SAFETY: p is a fresh reservation of len bytes.
+        unsafe {
+            assert!(no_huge_pages(p, len));
+            assert!(unmap(p, len));
+        }
+        static RAN: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+        unsafe extern "C" fn on_exit(v: *mut core::ffi::c_void) {
+            RAN.fetch_add(v as usize, core::sync::atomic::Ordering::SeqCst);
+        }
+        let key = thread_exit_key(on_exit).unwrap();
+        extern crate std;
+        std::thread::spawn(move || assert!(arm_thread_exit(key, 5)))
+            .join()
+            .unwrap();
+        std::thread::spawn(|| {}).join().unwrap();
+        assert_eq!(RAN.load(core::sync::atomic::Ordering::SeqCst), 5);
+        drop_thread_exit_key(key);
+        let t0 = now_ms();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let dt = now_ms().wrapping_sub(t0);
+        assert!((20..5000).contains(&dt), "{dt} ms");
     }
 
     #[test]

@@ -23,8 +23,6 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::{c_int, c_void};
 use core::ptr;
 
-use smalloc_core::{PURGE_SC, layout};
-
 use crate::ALLOC;
 use crate::glibc;
 use crate::origin::{Origin, origin, start};
@@ -190,19 +188,20 @@ pub(crate) unsafe fn free<const I: bool>(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    if let Some(slabs) = ALLOC.slab_range() {
-        if slabs.contains(&(p as usize)) {
-            // Slots below PURGE_SC go back with one push and no system call, so errno cannot
-            // change and needs no saving; bigger ones are purged with madvise.
-            if layout::sc_of(p as usize - slabs.start) < PURGE_SC {
-                // SAFETY: a live slot of smalloc's; smalloc ignores the layout of its blocks.
-                unsafe { ALLOC.dealloc(p.cast(), Layout::new::<u8>()) };
-            } else {
-                // SAFETY: a live slot of smalloc's.
-                unsafe { free_smalloc(p) };
-            }
-            return;
-        }
+    // A block of the calling thread's current run goes back with two stores, no system call,
+    // so errno cannot change.
+    // SAFETY: a non-null pointer handed back by the program; if it lies in smalloc's slabs it is
+    // a live slot of smalloc's.
+    if unsafe { ALLOC.free_fast(p.cast()) } {
+        return;
+    }
+    if ALLOC
+        .slab_range()
+        .is_some_and(|slabs| slabs.contains(&(p as usize)))
+    {
+        // SAFETY: a live slot of smalloc's.
+        unsafe { free_smalloc(p) };
+        return;
     }
     match origin::<I>(p) {
         // SAFETY: a live block of smalloc's (a direct mapping).

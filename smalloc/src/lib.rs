@@ -1,126 +1,66 @@
-//! # smalloc: a sparse-address-space slab allocator
-//!
-//! smalloc is a general-purpose memory allocator that plugs in as Rust's global allocator:
-//!
-//! ```
-//! use smalloc::Smalloc;
-//! #[global_allocator]
-//! static ALLOC: Smalloc = Smalloc::new();
-//! # fn main() { let v = vec![1u8, 2, 3]; assert_eq!(v.len(), 3); }
-//! ```
-//!
-//! It rests on one observation: reserving virtual *addresses* is nearly free, only *touching*
-//! memory costs. So at first use smalloc reserves one huge region (32 TiB, `MAP_NORESERVE`,
-//! nothing committed) and gives every slot of every slab a fixed place in it. The size class,
-//! the slab and the slot number of a block are then just bits of its address, and freeing needs
-//! nothing but the pointer: no headers, no lookups, no metadata beyond one free-list head word per
-//! slab.
-//!
-//! # Address layout
-//!
-//! An address handed out is `base + offset`, and the offset's 45 bits read:
-//!
-//! ```text
-//!   44      40 39      35 34                                                  0
-//!  +----------+----------+-----------------------------------------------------+
-//!  |   slab   |    sc    |            slot number           |  byte in slot    |
-//!  |  5 bits  |  5 bits  |            35 - sc bits          |     sc bits      |
-//!  +----------+----------+-----------------------------------------------------+
-//!
-//!   sc  slot size  slots/slab    slot number bits   byte bits
-//!  ---  ---------  ----------    ----------------   ---------
-//!    3      8 B        2^32             32               3
-//!    4     16 B        2^31             31               4
-//!    6     64 B        2^29             29               6
-//!   12      4 KiB      2^23             23              12
-//!   20      1 MiB      2^15             15              20
-//!   31      2 GiB      2^4               4              31
-//!  0-2   unused: a slot must hold an 8-byte link word
-//! ```
-//!
-//! Every (slab, size class) pair owns a 32 GiB *area*; 32 slabs x 32 classes x 32 GiB makes the
-//! 32 TiB reservation. The base is aligned to 2 GiB, so each slot is naturally aligned to its own
-//! size, and a request's class is simply the smallest `sc` with `2^sc >= max(size, align)`.
-//!
-//! # Free lists
-//!
-//! Each slab keeps a lock-free LIFO free list whose links live inside the free slots themselves,
-//! encoded so that all-zero memory is already a complete list (see [`freelist`] for the
-//! encodings). The 1024 head words sit inside the [`Smalloc`] value, 32 per slab, so the heads of
-//! different slabs never share a cache line. Pops and pushes are single compare-and-swaps on the
-//! head word, which carries a push counter against the ABA problem.
-//!
-//! # Threads and failover
-//!
-//! Each thread starts at its own slab (thread number mod 32), so threads rarely touch the same
-//! head. If the pop collides with another thread, or the slab is empty, the allocation moves on to
-//! the next slab of the class (and the thread adopts the slab that worked); after a whole cycle
-//! with an empty slab in it, it moves to the next bigger class. When even the 2 GiB class cannot
-//! serve, and for anything bigger than 2 GiB or aligned above 2 GiB, the block gets a mapping of
-//! its own ([`large`]), unmapped on free.
-//!
-//! # Robustness
-//!
-//! * Nothing in `alloc`, `dealloc`, `realloc` or `alloc_zeroed` prints, panics, locks or
-//!   allocates; failure is a null pointer, and a failed `realloc` leaves the old block intact.
-//! * If the OS refuses the reservation (`ulimit -v`, strict overcommit), every request goes to the
-//!   fallback allocator (the system allocator unless [`Smalloc::with_fallback`] says otherwise).
-//! * `alloc_zeroed` does not write to slots that were never used (the kernel's pages are zero
-//!   already) and zeroes reused ones.
-//! * Freed slots of 32 MiB and more give their pages back to the OS at once.
-//! * There are no locks, so a child created by `fork()` in a multi-threaded program allocates
-//!   normally.
-
+#![doc = include_str!("../../README.md")]
 #![deny(missing_docs)]
 
-pub mod freelist;
+#[doc(hidden)]
 pub mod large;
-pub mod layout;
+mod layout;
+mod ownership;
+mod purge;
+mod realloc;
+mod remote;
+mod reservation;
+mod shared;
+mod slab;
+mod sync;
+mod thread;
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::Cell;
-use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::ptr::{self, with_exposed_provenance_mut};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::alloc::System;
 
-use freelist::{Pop, SlotState};
 use layout::{
-    AREA_BITS, BASE_ALIGN, MAX_SC, NUM_SLABS, SLABS_LEN, area_offset, grower_class, head_index,
-    head_index_of, shrink_class, size_class,
+    MAX_SC, OWNED_SLABS, SHARED_SLABS, SLABS_LEN, grower_class, sc_of_addr, shrink_class,
+    size_class, slab_of, slot_size, slots_per_area,
 };
+use reservation::Reservation;
+use shared::{Pop, SlotState};
+use slab::HotClass;
+use thread::{EXITING, ThreadState};
 
-/// Smallest size class whose freed slots are purged (their pages returned to the OS): 32 MiB,
-/// the size above which glibc, too, always gives memory back on free. Smaller slots keep their
-/// pages, so that reusing them (a `Vec` growing through 4, 8, 16 MiB over and over) costs no
-/// page faults.
-pub const PURGE_SC: u32 = 25;
+/// Smallest class whose slots in the shared slabs are purged as soon as they are freed (32 MiB):
+/// the shared slabs have no runs, so no other purge policy.
+const SHARED_PURGE_SC: u32 = 50;
 
-/// `base` before the reservation is attempted. Like [`FAILED`], it is a non-canonical address, so
-/// `ptr - base` of any real pointer is far above [`SLABS_LEN`] and no pointer is mistaken for a
-/// slot, and a single sign test on the hot path sends both states to the slow path.
+/// `base` before the reservation is attempted. Like [`FAILED`], a non-canonical address: no real
+/// pointer is within `SLABS_LEN` of it, and no thread's state holds it, so both fall to the slow
+/// paths.
 const UNINIT: usize = 1 << 63;
 /// `base` after the OS refused the reservation: everything goes to the fallback allocator.
 const FAILED: usize = (1 << 63) | 1;
 
-/// The allocator. All its state is a reservation base and 1024 free-list head words.
+/// The allocator.
 ///
 /// Create it with [`Smalloc::new`] (system allocator as fallback) or [`Smalloc::with_fallback`].
-/// Each instance reserves its own 32 TiB region the first time it is used; a 47-bit address space
-/// holds at most three of them, so use one (the global allocator) unless you know why not.
+/// The instance itself is two words; all its state lives in the 32 TiB reservation it makes the
+/// first time it is used. A 47-bit address space holds at most three of them, so use one (the
+/// global allocator) unless you know why not. A thread gets its own slab from at most one instance
+/// at a time; with any other it shares the shared slabs.
 ///
 /// Dropping an instance returns its reservation to the OS (statics are never dropped), so every
-/// block it handed out must be gone by then.
+/// block it handed out must be gone by then. If other threads are still attached to it, the
+/// reservation's memory is given back but its addresses stay reserved, so that those threads
+/// never touch unmapped memory.
 #[repr(C)]
 pub struct Smalloc<F = System> {
     /// Address of the reservation, or [`UNINIT`] / [`FAILED`]. Read by every call, written once:
-    /// kept on a cache line of its own so that no head's compare-and-swap evicts it.
+    /// on a cache line of its own.
     base: CacheLine<AtomicUsize>,
-    /// Free-list heads, indexed by `slab * 32 + sc` (the top bits of a slot's offset). Each slab's
-    /// 32 heads fill 256 bytes, so two slabs never share a cache line (nor a 128-byte pair).
-    heads: CacheLine<[AtomicU64; NUM_SLABS * layout::NUM_SCS]>,
     /// Serves everything if the reservation fails.
     fallback: F,
 }
@@ -143,108 +83,83 @@ impl Default for Smalloc<System> {
     }
 }
 
-thread_local! {
-    /// This thread's current slab, shifted to its place in a head index (`slab << 5`, so the fast
-    /// path only ors in the class), or [`NO_SLAB`] before its first allocation.
-    /// Const-initialized and without a destructor, so reading it never allocates and works
-    /// during thread exit.
-    static THREAD_SLAB: Cell<u32> = const { Cell::new(NO_SLAB) };
-}
-/// Marks a thread that has not been given a slab yet.
-const NO_SLAB: u32 = u32::MAX;
-/// Counts threads, to hand out starting slabs round-robin.
-static THREAD_COUNT: AtomicU32 = AtomicU32::new(0);
-
-/// The calling thread's slab, shifted left by [`layout::SC_BITS`]: `home_slab_bits() | sc` is
-/// the index of its head word for class `sc`.
-#[inline(always)]
-fn home_slab_bits() -> usize {
-    let s = THREAD_SLAB.get();
-    if (s as usize) < NUM_SLABS << layout::SC_BITS {
-        s as usize
-    } else {
-        first_slab() << layout::SC_BITS
+/// Runs when a thread that attached to an instance exits: pushes its pending remote frees,
+/// tidies and releases its slab, and keeps it from attaching again.
+unsafe extern "C" fn on_thread_exit(_: *mut core::ffi::c_void) {
+    let t = thread::state();
+    // SAFETY: the state is the exiting thread's own; the reservation it names stays mapped while
+    // the thread is attached (see `Drop`).
+    unsafe {
+        detach(t);
+        (*t).flags |= EXITING;
     }
 }
 
-/// The calling thread's slab.
-#[inline(always)]
-fn home_slab() -> usize {
-    home_slab_bits() >> layout::SC_BITS
-}
-
-/// Makes `slab` the calling thread's slab.
-#[inline(always)]
-fn set_home_slab(slab: usize) {
-    THREAD_SLAB.set((slab << layout::SC_BITS) as u32);
-}
-
-#[cold]
-#[inline(never)]
-fn first_slab() -> usize {
-    let s = THREAD_COUNT.fetch_add(1, Ordering::Relaxed) as usize % NUM_SLABS;
-    set_home_slab(s);
-    s
-}
-
-/// Writes zeroes where a slot handed to `alloc_zeroed` may hold something else.
+/// Detaches the calling thread (state `t`) from its instance, if any: pushes its batch of remote
+/// frees, tidies and releases its slab.
 ///
 /// # Safety
-/// `p` must be a slot of at least `size` bytes (and at least 8) that the caller owns.
-#[inline(always)]
-unsafe fn zero_slot(p: *mut u8, state: SlotState, size: usize) {
-    match state {
-        SlotState::Fresh => {}
-        // SAFETY: the slot is ours and at least 8 bytes; only its link word is non-zero.
-        SlotState::Purged => unsafe { p.cast::<u64>().write(0) },
-        // SAFETY: the slot is ours and at least `size` bytes.
-        SlotState::Dirty => unsafe { p.write_bytes(0, size) },
+/// `t` is the calling thread's state.
+unsafe fn detach(t: *mut ThreadState) {
+    // SAFETY: per the caller; the thread owns its slab until the release below.
+    unsafe {
+        let base = (*t).base;
+        if base == 0 {
+            return;
+        }
+        let r = Reservation { base };
+        flush_batch(t);
+        if (*t).slab != 0 {
+            let index = (*t).slab as usize - 1;
+            r.slab(index).tidy_for_release(&r.global().released_empty);
+            (*t).slab = 0;
+            (*t).hot = 0;
+            (*t).hot_rel = 0;
+            r.release(index);
+        }
+        (*t).base = 0;
+        r.global().attached.fetch_sub(1, Ordering::Release);
     }
 }
 
-/// Copies `len` bytes of a block that `realloc` moves from `src` to `dst`.
-///
-/// When `dst` is known to read as zero past its link word (a fresh or purged slot, or a new
-/// mapping), source pages that hold only zeroes are not copied: the destination has them
-/// already. That keeps pages the program never touched (a big `Vec::with_capacity`, or a C
-/// `realloc` of a whole slot whose size is all smalloc knows) from being committed by the copy.
-/// Reading an untouched page maps the kernel's shared zero page, which costs no memory.
+/// Hands the calling thread's pending remote frees to their slab, if any: through the slab's
+/// inbox, or its remote list if the inbox is full.
 ///
 /// # Safety
-/// `src` must be readable and `dst` writable for `len` bytes, and the two must not overlap.
-unsafe fn move_bytes(dst: *mut u8, state: SlotState, src: *const u8, len: usize) {
-    const CHUNK: usize = 4096;
-    if state == SlotState::Dirty || len <= 2 * CHUNK {
-        // SAFETY: forwarded from the caller.
-        return unsafe { ptr::copy_nonoverlapping(src, dst, len) };
-    }
-    // The first chunk always, as it overwrites the destination's link word.
-    // SAFETY: forwarded from the caller; len > CHUNK.
-    unsafe { ptr::copy_nonoverlapping(src, dst, CHUNK) };
-    let mut off = CHUNK;
-    while off < len {
-        let n = CHUNK.min(len - off);
-        // SAFETY: [off, off + n) lies within both blocks.
-        unsafe {
-            if !is_all_zero(src.add(off), n) {
-                ptr::copy_nonoverlapping(src.add(off), dst.add(off), n);
+/// `t` is the calling thread's state.
+unsafe fn flush_batch(t: *mut ThreadState) {
+    // SAFETY: per the caller; the pending blocks are ours until handed over, and the destination
+    // slab lies in a reservation that stays mapped while we are attached to it.
+    unsafe {
+        if let Some((dest, ptrs)) = (*t).batch.take() {
+            let s = slab::Slab::at(dest as usize);
+            if !s.inbox().push(ptrs) {
+                for pair in ptrs.windows(2) {
+                    set_link(pair[0], pair[1]);
+                }
+                let (first, last) = (ptrs[0], ptrs[ptrs.len() - 1]);
+                remote::push_chain(s.remote_head(), first, last, set_link);
             }
         }
-        off += n;
     }
 }
 
-/// Whether the `n` bytes at `p` are all zero. Stops at the first non-zero word, so a chunk of
-/// real data costs a few loads.
+/// Writes the link word (first 8 bytes) of a dead block that belongs to the caller.
+fn set_link(block: u64, next: u64) {
+    // SAFETY: the remote-list code only links blocks it was given as dead and not yet pushed.
+    unsafe { with_exposed_provenance_mut::<u64>(block as usize).write(next) }
+}
+
+/// Writes zeroes over the first `size` bytes of the block at `p`, unless `zeroed` says it reads
+/// as zero already.
 ///
 /// # Safety
-/// `p` must be readable for `n` bytes.
-unsafe fn is_all_zero(p: *const u8, n: usize) -> bool {
-    let words = n / 8;
-    // SAFETY: every read lies within the n bytes at p; unaligned reads are allowed.
-    unsafe {
-        (0..words).all(|i| p.cast::<u64>().add(i).read_unaligned() == 0)
-            && (words * 8..n).all(|i| *p.add(i) == 0)
+/// `p` must be a block of at least `size` bytes that the caller owns.
+#[inline(always)]
+unsafe fn zero_unless(p: *mut u8, zeroed: bool, size: usize) {
+    if !zeroed {
+        // SAFETY: per the caller.
+        unsafe { p.write_bytes(0, size) };
     }
 }
 
@@ -253,7 +168,6 @@ impl<F> Smalloc<F> {
     pub const fn with_fallback(fallback: F) -> Self {
         Smalloc {
             base: CacheLine(AtomicUsize::new(UNINIT)),
-            heads: CacheLine([const { AtomicU64::new(0) }; NUM_SLABS * layout::NUM_SCS]),
             fallback,
         }
     }
@@ -294,7 +208,7 @@ impl<F> Smalloc<F> {
         let base = self.base.0.load(Ordering::Acquire);
         let off = (ptr as usize).wrapping_sub(base);
         if off < SLABS_LEN {
-            Some(1 << layout::sc_of(off))
+            Some(layout::slot_size(sc_of_addr(ptr as usize)))
         } else if base == FAILED {
             None
         } else {
@@ -303,37 +217,64 @@ impl<F> Smalloc<F> {
         }
     }
 
+    /// Gives every free page back to the OS now, as far as the calling thread can reach: its own
+    /// slab, and every slab no thread owns (those of exited threads). Slabs owned by other
+    /// running threads are left to their owners, which give back their own empty memory as they
+    /// go (see the crate docs on purging). Returns the bytes given back.
+    ///
+    /// Pushes the calling thread's pending frees of other threads' blocks first. Costs a system
+    /// call per stretch of free memory: meant for quiet moments (after a phase of work, or from
+    /// the C ABI's `malloc_trim`), not for loops.
+    pub fn trim(&self) -> usize {
+        let base = self.base.0.load(Ordering::Acquire);
+        if (base as isize) < 0 {
+            return 0;
+        }
+        let r = Reservation { base };
+        let t = thread::state();
+        let mut purged = 0;
+        // SAFETY: t is our state; we own the slab it names, and temporarily the unowned slabs we
+        // claim below.
+        unsafe {
+            if (*t).base == base {
+                flush_batch(t);
+                if (*t).slab != 0 {
+                    purged += r.slab((*t).slab as usize - 1).trim();
+                }
+            }
+            for index in 0..OWNED_SLABS {
+                if ownership::is_claimed(&r.global().claimed, index) {
+                    continue;
+                }
+                // Claim it so that no thread takes it while we work on it; a slab never used
+                // has nothing to give back (its header reads zero), so skip it cheaply.
+                if !self.try_claim_exact(r, index) {
+                    continue;
+                }
+                let s = r.slab(index);
+                let before = (*s.header()).empty;
+                purged += s.trim();
+                let released = &r.global().released_empty;
+                purge::uncount_released(released, (before - (*s.header()).empty) as u64);
+                r.release(index);
+            }
+        }
+        purged
+    }
+
+    /// Claims owned slab `index` if it is free.
+    fn try_claim_exact(&self, r: Reservation, index: usize) -> bool {
+        let word = &r.global().claimed[index / 64];
+        let bit = 1u64 << (index % 64);
+        word.fetch_or(bit, Ordering::Acquire) & bit == 0
+    }
+
     /// Reserves the region and publishes its base, or [`FAILED`]. Lock-free: racing threads each
     /// try, the first to publish wins and the others unmap theirs. Returns the published value.
     #[cold]
     #[inline(never)]
     fn reserve(&self) -> usize {
-        let mine = match plat::reserve(SLABS_LEN + BASE_ALIGN) {
-            Some(start) => {
-                let start = start.as_ptr() as usize;
-                let base = start.next_multiple_of(BASE_ALIGN);
-                let lead = base - start;
-                let tail = BASE_ALIGN - lead;
-                // SAFETY: lead and tail are page-aligned parts of the fresh reservation, outside
-                // [base, base + SLABS_LEN); nothing has used them.
-                unsafe {
-                    if lead > 0 {
-                        plat::unmap(NonNull::new_unchecked(start as *mut u8), lead);
-                    }
-                    if tail > 0 {
-                        plat::unmap(NonNull::new_unchecked((base + SLABS_LEN) as *mut u8), tail);
-                    }
-                    // Untouched slabs cost nothing in a core dump, but touched ones would: keep
-                    // the heap out, as the core dump of a 32 TiB process is rarely wanted.
-                    plat::exclude_from_core_dumps(
-                        NonNull::new_unchecked(base as *mut u8),
-                        SLABS_LEN,
-                    );
-                }
-                base
-            }
-            None => FAILED,
-        };
+        let mine = reservation::reserve().unwrap_or(FAILED);
         match self
             .base
             .0
@@ -343,130 +284,253 @@ impl<F> Smalloc<F> {
             Err(winner) => {
                 if mine != FAILED {
                     // SAFETY: our reservation was never published, so nobody uses it.
-                    unsafe { plat::unmap(NonNull::new_unchecked(mine as *mut u8), SLABS_LEN) };
+                    unsafe { reservation::unmap(mine) };
                 }
                 winner
             }
         }
     }
 
-    /// The head word of (`slab`, `sc`).
-    #[inline(always)]
-    fn head(&self, slab: usize, sc: u32) -> &AtomicU64 {
-        self.head_at(head_index(slab, sc))
+    /// Attaches the calling thread (state `t`) to this instance if it can: not exiting, not
+    /// attached to another live instance, and able to run code at its exit.
+    ///
+    /// # Safety
+    /// `t` is the calling thread's state; `r` is this instance's live reservation.
+    unsafe fn attach(&self, r: Reservation, t: *mut ThreadState) {
+        // SAFETY: per the caller.
+        unsafe {
+            if (*t).flags & EXITING != 0 {
+                return;
+            }
+            if (*t).base != 0 {
+                let other = Reservation { base: (*t).base };
+                if other.global().dead.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                // Attached to a dropped instance: let go of it (its memory is still mapped).
+                detach(t);
+            }
+            if !thread::ensure_exit_key(on_thread_exit) {
+                return;
+            }
+            r.global().attached.fetch_add(1, Ordering::Relaxed);
+            (*t).base = r.base;
+            (*t).hot = slab::empty_hot_addr();
+            (*t).hot_rel = 0;
+            (*t).slab = 0;
+            // Last: with many keys in the process, arming may allocate, which reenters here and
+            // must find the thread attached.
+            if !thread::arm_exit() {
+                detach(t);
+                (*t).flags |= EXITING;
+            }
+        }
     }
 
-    /// The head word with index `hi` (`slab * 32 + sc`).
-    #[inline(always)]
-    fn head_at(&self, hi: usize) -> &AtomicU64 {
-        debug_assert!(hi < NUM_SLABS * layout::NUM_SCS);
-        // SAFETY: callers derive hi from a slab < 32 and a class < 32, so it is < 1024.
-        unsafe { self.heads.0.get_unchecked(hi) }
+    /// Claims an owned slab for the calling thread (state `t`), attached to this instance.
+    ///
+    /// # Safety
+    /// `t` is the calling thread's state, attached to `r`, owning no slab.
+    unsafe fn claim_slab(&self, r: Reservation, t: *mut ThreadState) {
+        if let Some(index) = r.claim() {
+            let s = r.slab(index);
+            let hot = s.hot_table();
+            // SAFETY: per the caller; the slab is ours now.
+            unsafe {
+                purge::uncount_released(&r.global().released_empty, (*s.header()).empty as u64);
+                (*t).slab = index as u32 + 1;
+                (*t).hot = hot;
+                (*t).hot_rel = hot.wrapping_sub(slab::empty_hot_addr());
+            }
+        }
     }
 
-    /// One pop attempt on (`slab`, `sc`).
-    #[inline(always)]
-    fn try_pop(&self, base: usize, slab: usize, sc: u32) -> Pop {
-        self.try_pop_at(base, head_index(slab, sc), sc)
+    /// The slab the calling thread owns in `r`, attaching and claiming one first if it can.
+    ///
+    /// # Safety
+    /// `t` is the calling thread's state; `r` is this instance's live reservation.
+    unsafe fn own_slab(&self, r: Reservation, t: *mut ThreadState) -> Option<slab::Slab> {
+        // SAFETY: per the caller.
+        unsafe {
+            if (*t).base != r.base {
+                self.attach(r, t);
+                if (*t).base != r.base {
+                    return None;
+                }
+            }
+            if (*t).slab == 0 {
+                self.claim_slab(r, t);
+            }
+            match (*t).slab {
+                0 => None,
+                s => Some(r.slab(s as usize - 1)),
+            }
+        }
     }
 
-    /// One pop attempt on the slab whose head word has index `hi` (of class `sc`).
-    #[inline(always)]
-    fn try_pop_at(&self, base: usize, hi: usize, sc: u32) -> Pop {
-        // SAFETY: the head and the area belong together and lie in the live reservation.
-        unsafe { freelist::try_pop(self.head_at(hi), base + area_offset(hi), sc) }
-    }
-
-    /// Pops a slot of class `sc` or bigger, up to class `max_sc`, failing over across slabs and
-    /// classes. `None` when every slab of every class in that range is exhausted.
-    #[inline(never)]
-    fn pop_failover(&self, base: usize, sc: u32, max_sc: u32) -> Option<(*mut u8, SlotState)> {
-        let home = home_slab();
-        for sc in sc..=max_sc {
-            loop {
-                let mut saw_empty = false;
-                for k in 0..NUM_SLABS {
-                    let slab = (home + k) % NUM_SLABS;
-                    match self.try_pop(base, slab, sc) {
-                        Pop::Got(p, state) => {
-                            if slab != home {
-                                set_home_slab(slab);
-                            }
-                            return Some((p, state));
-                        }
-                        Pop::Empty => saw_empty = true,
-                        Pop::Collision => {}
+    /// A slot of class `sc` or bigger, up to `max_sc`: from the calling thread's own slab, else
+    /// from the shared slabs, class after class. Returns it with whether it reads as zero.
+    ///
+    /// # Safety
+    /// `r` is this instance's live reservation; `sc >= MIN_SC`.
+    unsafe fn alloc_slot(&self, r: Reservation, sc: u32, max_sc: u32) -> Option<(usize, bool)> {
+        let t = thread::state();
+        // SAFETY: per the caller; t is ours.
+        unsafe {
+            let own = self.own_slab(r, t);
+            if own.is_some() {
+                flush_batch(t);
+            }
+            for c in sc..=max_sc {
+                if let Some(s) = own {
+                    if let Some(slot) = s.refill(c) {
+                        return Some(slot);
                     }
                 }
-                if saw_empty {
-                    break;
+                if let Some(slot) = shared_pop(r, t, c) {
+                    return Some(slot);
                 }
-                // Only collisions: every other thread is making progress; go around again.
             }
         }
         None
     }
 
-    /// Pushes the slot at `ptr` (at offset `off`) back onto its slab's free list.
+    /// Frees a block of this instance's slabs that is not in the calling thread's current run of
+    /// its class: to its run (own slab), to a shared list, or as a remote free.
     ///
     /// # Safety
-    /// `ptr` must be a live slot of this instance at offset `off` from the base.
-    #[inline(always)]
-    unsafe fn free_slot(&self, ptr: *mut u8, off: usize) {
-        let hi = head_index_of(off);
-        let sc = (hi & (layout::NUM_SCS - 1)) as u32;
-        if sc >= PURGE_SC {
+    /// `p` is a live block at offset `off < SLABS_LEN` of the live reservation `r`.
+    unsafe fn free_slot_slow(&self, r: Reservation, p: usize, off: usize) {
+        let slab = slab_of(off);
+        if slab >= OWNED_SLABS {
             // SAFETY: forwarded.
-            return unsafe { self.free_big_slot(ptr, off) };
+            return unsafe { shared_free(r, p, off) };
         }
-        // Shifting left first drops the slab and class bits without a 64-bit mask constant.
-        let slot = ((off << (usize::BITS - AREA_BITS)) >> (usize::BITS - AREA_BITS + sc)) as u32;
-        // SAFETY: the slot is ours and dead per the caller; off < SLABS_LEN so hi < 1024.
-        unsafe { freelist::push(self.head_at(hi), ptr, slot, SlotState::Dirty) };
-    }
-
-    /// [`Self::free_slot`] for slots big enough to be worth returning their pages to the OS.
-    ///
-    /// # Safety
-    /// As for [`Self::free_slot`].
-    #[cold]
-    #[inline(never)]
-    unsafe fn free_big_slot(&self, ptr: *mut u8, off: usize) {
-        let d = layout::decode(off);
-        // SAFETY: the whole slot is ours and dead; it is page-aligned (>= 32 MiB, base aligned).
-        let purged = unsafe { plat::purge(NonNull::new_unchecked(ptr), 1 << d.sc) };
-        let state = if purged {
-            SlotState::Purged
-        } else {
-            SlotState::Dirty
-        };
-        // SAFETY: as in free_slot.
-        unsafe { freelist::push(self.head(d.slab, d.sc), ptr, d.slot, state) };
+        let t = thread::state();
+        // SAFETY: t is ours; a thread owns the slab its state names.
+        unsafe {
+            if (*t).base == r.base && (*t).slab as usize == slab + 1 {
+                return r.slab(slab).free_local(p);
+            }
+            let dest = r.slab(slab);
+            if (*t).base != r.base {
+                self.attach(r, t);
+            }
+            if (*t).base == r.base {
+                if !(*t).batch.add(dest.start() as u64, p as u64) {
+                    flush_batch(t);
+                    (*t).batch.add(dest.start() as u64, p as u64);
+                }
+                if (*t).batch.is_full() {
+                    flush_batch(t);
+                }
+            } else {
+                remote::push_chain(dest.remote_head(), p as u64, p as u64, set_link);
+            }
+        }
     }
 }
 
+/// Pops a slot of class `sc` from the shared slabs, starting from the calling thread's preferred
+/// one and moving on past collisions and empty lists (the original smalloc's failover). Returns
+/// it with whether it reads as zero, or `None` if every shared list of the class is empty.
+///
+/// # Safety
+/// `r` is a live reservation; `t` the calling thread's state.
+unsafe fn shared_pop(r: Reservation, t: *mut ThreadState, sc: u32) -> Option<(usize, bool)> {
+    // SAFETY: t is ours.
+    let start = unsafe {
+        if (*t).shared_pref == 0 {
+            let n = r.global().shared_threads.fetch_add(1, Ordering::Relaxed);
+            (*t).shared_pref = (n % SHARED_SLABS as u64) as u32 + 1;
+        }
+        (*t).shared_pref as usize - 1
+    };
+    let sentinel = slots_per_area(sc) - 1;
+    loop {
+        let mut saw_empty = false;
+        for k in 0..SHARED_SLABS {
+            let s = (start + k) % SHARED_SLABS;
+            match shared::try_pop(r.shared_head(s, sc), sentinel, |n| r.shared_link(s, sc, n)) {
+                Pop::Got(slot, state) => {
+                    if s != start {
+                        // SAFETY: t is ours.
+                        unsafe { (*t).shared_pref = s as u32 + 1 };
+                    }
+                    return Some((r.shared_slot(s, sc, slot), state.is_zero()));
+                }
+                Pop::Empty => saw_empty = true,
+                Pop::Collision => {}
+            }
+        }
+        if saw_empty {
+            return None;
+        }
+        // Only collisions: every other thread is making progress; go around again.
+    }
+}
+
+/// Frees a block of a shared slab (at offset `off`) onto its list, purging it first if big.
+///
+/// # Safety
+/// `p` is a live block of a shared slab of `r`, dead from now on.
+unsafe fn shared_free(r: Reservation, p: usize, off: usize) {
+    let sc = sc_of_addr(p);
+    let (s, slot) = Reservation::shared_locate(off, sc);
+    let mut state = SlotState::Dirty;
+    if sc >= SHARED_PURGE_SC {
+        // SAFETY: the whole slot is dead; it is page-aligned (>= 32 MiB, base aligned).
+        if unsafe { plat::purge(ptr::NonNull::new_unchecked(p as *mut u8), slot_size(sc)) } {
+            state = SlotState::Purged;
+        }
+    }
+    shared::push(
+        r.shared_head(s, sc),
+        r.shared_link(s, sc, slot),
+        slot,
+        state,
+    );
+}
+
 impl<F: GlobalAlloc> Smalloc<F> {
-    /// The allocation path shared by `alloc` and `alloc_zeroed`: one pop from the thread's slab,
-    /// everything else out of line.
+    /// The allocation path shared by `alloc` and `alloc_zeroed`: a pop or a bump in the calling
+    /// thread's current run of the class, everything else out of line.
     #[inline(always)]
     unsafe fn alloc_impl<const ZERO: bool>(&self, layout: Layout) -> *mut u8 {
         let sc = size_class(layout.size(), layout.align());
-        let base = self.base.0.load(Ordering::Acquire);
-        if sc <= MAX_SC && (base as isize) >= 0 {
-            if let Pop::Got(p, state) = self.try_pop_at(base, home_slab_bits() | sc as usize, sc) {
-                if ZERO {
-                    // SAFETY: the slot is ours and holds 2^sc >= max(size, 8) bytes.
-                    unsafe { zero_slot(p, state, layout.size()) };
+        if thread::base() == self.base.0.load(Ordering::Relaxed) {
+            let h = with_exposed_provenance_mut::<HotClass>(thread::hot() + sc as usize * 32);
+            // SAFETY: the thread is attached to this instance, so `hot` is its slab's table (or
+            // the always-empty one) and the entry is its own; the table has an entry for every
+            // class `size_class` returns. A listed slot's first word is its link.
+            unsafe {
+                let p = (*h).free;
+                if p != 0 {
+                    (*h).free = ptr::with_exposed_provenance::<usize>(p).read();
+                    let p = with_exposed_provenance_mut::<u8>(p);
+                    if ZERO {
+                        p.write_bytes(0, layout.size());
+                    }
+                    return p;
                 }
-                return p;
+                let b = (*h).bump;
+                if b.wrapping_sub((*h).run_start) < (*h).run_len {
+                    (*h).bump = b + layout::slot_size(sc);
+                    let p = with_exposed_provenance_mut::<u8>(b);
+                    if ZERO && !slab::bump_is_zero(h, sc) {
+                        p.write_bytes(0, layout.size());
+                    }
+                    return p;
+                }
             }
         }
         // SAFETY: forwarded from the caller.
         unsafe { self.alloc_slow(layout, sc, ZERO) }
     }
 
-    /// Everything `alloc` does not do in its first pop: first-use reservation, the fallback
-    /// allocator, failover across slabs and classes, and direct mappings.
+    /// Everything `alloc` does not do inline: first-use reservation, the fallback allocator,
+    /// attaching the thread, moving to another run, failover across slabs and classes, and
+    /// direct mappings.
     #[cold]
     #[inline(never)]
     unsafe fn alloc_slow(&self, layout: Layout, sc: u32, zero: bool) -> *mut u8 {
@@ -484,42 +548,59 @@ impl<F: GlobalAlloc> Smalloc<F> {
                 }
             };
         }
-        // SAFETY: forwarded from the caller.
+        // SAFETY: base is the live reservation.
         unsafe {
-            self.alloc_from(base, sc, layout.size(), layout.align(), zero)
-                .0
+            self.alloc_class(
+                Reservation { base },
+                sc,
+                layout.size(),
+                layout.align(),
+                zero,
+            )
         }
+        .0
     }
 
     /// A block of class `sc` or bigger holding `size` bytes aligned to `align`, or a direct
-    /// mapping if the slabs cannot serve it, with the state its memory is in (direct mappings
-    /// are fresh). With `zero`, the block is zeroed. `base` must be the live reservation and `sc`
-    /// at least `size_class(size, align)`.
-    unsafe fn alloc_from(
+    /// mapping if the slabs cannot serve it, with whether it reads as zero; zeroed if `zero`.
+    /// Null if even the OS refuses.
+    ///
+    /// # Safety
+    /// `r` is this instance's live reservation; `sc >= size_class(size, align)`.
+    unsafe fn alloc_class(
         &self,
-        base: usize,
+        r: Reservation,
         sc: u32,
         size: usize,
         align: usize,
         zero: bool,
-    ) -> (*mut u8, SlotState) {
+    ) -> (*mut u8, bool) {
         if sc <= MAX_SC {
-            if let Some((p, state)) = self.pop_failover(base, sc, MAX_SC) {
+            // SAFETY: forwarded.
+            if let Some((p, zeroed)) = unsafe { self.alloc_slot(r, sc, MAX_SC) } {
+                let p = with_exposed_provenance_mut::<u8>(p);
                 if zero {
-                    // SAFETY: the slot is ours and holds at least 2^sc >= max(size, 8) bytes.
-                    unsafe { zero_slot(p, state, size) };
+                    // SAFETY: the slot is ours and holds 2^sc >= size bytes.
+                    unsafe { zero_unless(p, zeroed, size) };
                 }
-                return (p, state);
+                return (p, zeroed || zero);
             }
         }
-        (large::alloc(size, align), SlotState::Fresh)
+        (large::alloc(size, align), true)
     }
 
-    /// Frees a block that is not in the slabs: a direct mapping, or a fallback block.
+    /// Frees a block that the fast path did not: anything but a block of the calling thread's
+    /// current run of its class.
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
-        match self.base.0.load(Ordering::Acquire) {
+        let base = self.base.0.load(Ordering::Acquire);
+        let off = (ptr as usize).wrapping_sub(base);
+        if off < SLABS_LEN {
+            // SAFETY: a live block of our slabs, per the caller.
+            return unsafe { self.free_slot_slow(Reservation { base }, ptr as usize, off) };
+        }
+        match base {
             // SAFETY: with no reservation every block came from the fallback.
             FAILED => unsafe { self.fallback.dealloc(ptr, layout) },
             // Nothing was ever allocated, so this cannot be one of ours.
@@ -529,6 +610,31 @@ impl<F: GlobalAlloc> Smalloc<F> {
         }
     }
 
+    /// Frees `ptr` if it is in the calling thread's current run of its class (the inlined fast
+    /// path of `dealloc`); returns whether it did. Otherwise nothing happened.
+    ///
+    /// For the C ABI, which must sort out pointers that are not smalloc's before the slow path.
+    ///
+    /// # Safety
+    /// `ptr` must be non-null, and a live block of this instance if it lies in its slabs.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub unsafe fn free_fast(&self, ptr: *mut u8) -> bool {
+        let p = ptr as usize;
+        let table = slab::empty_hot_addr().wrapping_add(thread::hot_rel());
+        let h = with_exposed_provenance_mut::<HotClass>(table + sc_of_addr(p) as usize * 32);
+        // SAFETY: `table` is the thread's slab's table (hot_rel set while it owns one) or the
+        // always-empty one; the entry exists for every class position. A block inside the
+        // current run is ours to link.
+        unsafe {
+            if p.wrapping_sub((*h).run_start) < (*h).run_len {
+                slab::push(h, p);
+                return true;
+            }
+        }
+        false
+    }
+
     /// `realloc` of a slot: stay in place when it still fits (unless the block shrank to a
     /// quarter of the slot or less), otherwise move to a grower class.
     #[inline(always)]
@@ -536,36 +642,48 @@ impl<F: GlobalAlloc> Smalloc<F> {
         &self,
         base: usize,
         ptr: *mut u8,
-        off: usize,
         layout: Layout,
         new_size: usize,
     ) -> *mut u8 {
-        let current = layout::sc_of(off);
+        let r = Reservation { base };
+        let current = sc_of_addr(ptr as usize);
         let needed = size_class(new_size, layout.align());
         if needed <= current {
             let Some(target) = shrink_class(current, needed) else {
                 return ptr;
             };
             // Only a smaller slot is worth the copy.
-            if let Some((p, _)) = self.pop_failover(base, target, current - 1) {
+            // SAFETY: r is live.
+            if let Some((p, _)) = unsafe { self.alloc_slot(r, target, current - 1) } {
+                let p = with_exposed_provenance_mut::<u8>(p);
                 // SAFETY: both blocks are live and distinct; new_size fits both.
                 unsafe {
                     ptr::copy_nonoverlapping(ptr, p, new_size);
-                    self.free_slot(ptr, off);
+                    self.dealloc(ptr, layout);
                 }
                 return p;
             }
             // No smaller slot to be had: keeping the block where it is is still correct.
             return ptr;
         }
-        // SAFETY: base is the live reservation.
-        let (p, state) =
-            unsafe { self.alloc_from(base, grower_class(needed), new_size, layout.align(), false) };
+        let target = grower_class(needed);
+        let (p, zeroed) = if layout.size() <= realloc::SMALL_MOVE && target <= MAX_SC {
+            // A small block (most reallocs): the copy does not care whether the destination is
+            // zero, so take the inlined fast path of `alloc`.
+            // SAFETY: the class's slots are aligned enough for the request (target >= needed, and
+            // a bigger class is aligned at least as much), so the size is a multiple of it.
+            let l = unsafe { Layout::from_size_align_unchecked(slot_size(target), layout.align()) };
+            // SAFETY: l has a non-zero size.
+            (unsafe { self.alloc_impl::<false>(l) }, false)
+        } else {
+            // SAFETY: r is live; the grower class is at least `needed`.
+            unsafe { self.alloc_class(r, target, new_size, layout.align(), false) }
+        };
         if !p.is_null() {
             // SAFETY: the old block holds layout.size() < new_size bytes; blocks are distinct.
             unsafe {
-                move_bytes(p, state, ptr, layout.size());
-                self.free_slot(ptr, off);
+                realloc::move_bytes(p, zeroed, ptr, layout.size());
+                self.dealloc(ptr, layout);
             }
         }
         p
@@ -582,13 +700,16 @@ impl<F: GlobalAlloc> Smalloc<F> {
             UNINIT => return ptr::null_mut(),
             _ => {}
         }
+        let r = Reservation { base };
         // SAFETY: a live block of ours outside the slabs is a direct mapping.
         let usable = unsafe { large::usable_size(ptr) };
         let needed = size_class(new_size, layout.align());
         if new_size <= usable {
             // Much smaller and slab-sized: move into a slot, so the mapping goes back whole.
             if needed <= MAX_SC && new_size <= usable / 4 {
-                if let Some((p, _)) = self.pop_failover(base, needed, MAX_SC) {
+                // SAFETY: r is live.
+                if let Some((p, _)) = unsafe { self.alloc_slot(r, needed, MAX_SC) } {
+                    let p = with_exposed_provenance_mut::<u8>(p);
                     // SAFETY: both blocks are live and distinct; new_size fits both.
                     unsafe {
                         ptr::copy_nonoverlapping(ptr, p, new_size);
@@ -608,12 +729,12 @@ impl<F: GlobalAlloc> Smalloc<F> {
                 return p;
             }
         }
-        // SAFETY: base is the live reservation.
-        let (p, state) = unsafe { self.alloc_from(base, needed, new_size, layout.align(), false) };
+        // SAFETY: r is live.
+        let (p, zeroed) = unsafe { self.alloc_class(r, needed, new_size, layout.align(), false) };
         if !p.is_null() {
             // SAFETY: the old block holds layout.size() <= usable < new_size bytes.
             unsafe {
-                move_bytes(p, state, ptr, layout.size());
+                realloc::move_bytes(p, zeroed, ptr, layout.size());
                 large::dealloc(ptr);
             }
         }
@@ -624,7 +745,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
 // SAFETY: every method upholds the GlobalAlloc contract: blocks are at least `layout.size()`
 // bytes, aligned to `layout.align()` (slots are naturally aligned and their class covers the
 // alignment; direct mappings are aligned explicitly), stay valid until freed, and are never
-// handed out twice (each pop is won by exactly one compare-and-swap). Failure returns null.
+// handed out twice (a slot is on at most one list at a time, each list has one owner or is
+// changed by compare-and-swap only). Failure returns null.
 unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -640,14 +762,11 @@ unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let base = self.base.0.load(Ordering::Acquire);
-        let off = (ptr as usize).wrapping_sub(base);
-        if off < SLABS_LEN {
-            // SAFETY: the caller hands back a live block of ours, and it lies in the slabs.
-            unsafe { self.free_slot(ptr, off) }
-        } else {
-            // SAFETY: forwarded from the caller.
-            unsafe { self.dealloc_slow(ptr, layout) }
+        // SAFETY: the caller hands back a live block (non-null); if it is in our slabs, ours.
+        unsafe {
+            if !self.free_fast(ptr) {
+                self.dealloc_slow(ptr, layout);
+            }
         }
     }
 
@@ -657,7 +776,7 @@ unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
         let off = (ptr as usize).wrapping_sub(base);
         if off < SLABS_LEN {
             // SAFETY: forwarded from the caller; the block lies in the slabs.
-            unsafe { self.realloc_slot(base, ptr, off, layout, new_size) }
+            unsafe { self.realloc_slot(base, ptr, layout, new_size) }
         } else {
             // SAFETY: forwarded from the caller.
             unsafe { self.realloc_slow(ptr, layout, new_size) }
@@ -668,10 +787,23 @@ unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
 impl<F> Drop for Smalloc<F> {
     fn drop(&mut self) {
         let base = *self.base.0.get_mut();
-        if (base as isize) >= 0 {
-            // SAFETY: dropping needs exclusive access, and every block must be gone by now (see
-            // the type's docs), so nothing uses the reservation any more.
-            unsafe { plat::unmap(NonNull::new_unchecked(base as *mut u8), SLABS_LEN) };
+        if (base as isize) < 0 {
+            return;
+        }
+        let t = thread::state();
+        // SAFETY: dropping needs exclusive access and every block must be gone (see the type's
+        // docs). Our own attachment goes first; if other threads are still attached, their state
+        // may point into the reservation, which must then stay mapped.
+        unsafe {
+            if (*t).base == base {
+                detach(t);
+            }
+            let r = Reservation { base };
+            if r.global().attached.load(Ordering::Acquire) == 0 {
+                reservation::unmap(base);
+            } else {
+                reservation::retire(base);
+            }
         }
     }
 }

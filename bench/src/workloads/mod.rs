@@ -11,6 +11,8 @@ pub mod locality;
 pub mod mixed;
 pub mod multi_thread;
 pub mod pair;
+pub mod ring;
+pub mod thread_churn;
 
 use std::alloc::GlobalAlloc;
 use std::time::Duration;
@@ -26,7 +28,8 @@ pub enum Workload {
     Mixed,
     /// `Vec` and `String` growth through `realloc`.
     Growth,
-    /// Producer/consumer: every free is remote.
+    /// Producer/consumer (`cross-thread`) and a ring of threads (`ring-N`): every free is
+    /// remote.
     CrossThread,
     /// 1, 2, 4, 32 threads each running the mixed workload on their own blocks.
     MultiThread,
@@ -34,16 +37,19 @@ pub enum Workload {
     Hotspot,
     /// Traversal of a linked list built from small allocations.
     Locality,
+    /// Short-lived threads, one after another, each taking over its predecessor's blocks.
+    ThreadChurn,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 8] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Pair,
         Workload::Batch,
         Workload::Mixed,
         Workload::Growth,
         Workload::CrossThread,
+        Workload::ThreadChurn,
         Workload::MultiThread,
         Workload::Hotspot,
         Workload::Locality,
@@ -60,6 +66,7 @@ impl Workload {
             Workload::MultiThread => "multi-thread",
             Workload::Hotspot => "hotspot",
             Workload::Locality => "locality",
+            Workload::ThreadChurn => "thread-churn",
         }
     }
 
@@ -80,8 +87,10 @@ impl Workload {
                  piece by piece (ns per string), both growing through realloc"
             }
             Workload::CrossThread => {
-                "one thread allocates 16-256 B blocks and hands them to another on another CPU, \
-                 which checks and frees them; ns per block"
+                "blocks of 16-256 B allocated by one thread, handed through a lock-free ring to a \
+                 thread on another CPU, which checks and frees them (cross-thread: one producer, \
+                 one consumer; ring-N: N threads in a ring, each feeding the next); wall ns per \
+                 block"
             }
             Workload::MultiThread => {
                 "N threads each run the mixed workload on their own blocks, same total ops; wall \
@@ -94,6 +103,10 @@ impl Workload {
             Workload::Locality => {
                 "build a 256k-node linked list of 32 B nodes amid other allocations, then time \
                  only walking it; ns per node visited"
+            }
+            Workload::ThreadChurn => {
+                "4 threads at a time, each runs 2,000 mixed ops and exits, the next one freeing \
+                 half of the blocks it left and keeping the rest; wall ns per op over all threads"
             }
         }
     }
@@ -120,6 +133,16 @@ pub enum Kind {
     GrowthString,
     /// [`cross_thread`].
     CrossThread,
+    /// [`ring`] with this many threads.
+    Ring {
+        /// Threads in the ring.
+        threads: usize,
+    },
+    /// [`thread_churn`] with this many threads in all ([`thread_churn::LANES`] at a time).
+    ThreadChurn {
+        /// Threads started over the whole case.
+        threads: usize,
+    },
     /// [`multi_thread::independent`] with this many threads.
     MultiThread {
         /// Threads running at once.
@@ -223,6 +246,25 @@ pub fn cases(scale: f64, thorough: bool) -> Vec<Case> {
         n(1_000_000),
         2,
     );
+    let per_thread = (n(1_000_000) / ring::THREADS as u64).max(1);
+    add(
+        Workload::CrossThread,
+        format!("ring-{}", ring::THREADS),
+        Kind::Ring {
+            threads: ring::THREADS,
+        },
+        per_thread * ring::THREADS as u64,
+        ring::THREADS,
+    );
+    let lanes = thread_churn::LANES;
+    let threads = (n(256) as usize / lanes).max(1) * lanes;
+    add(
+        Workload::ThreadChurn,
+        "thread-churn".into(),
+        Kind::ThreadChurn { threads },
+        threads as u64 * thread_churn::THREAD_OPS,
+        lanes,
+    );
     let mut threads_mt = MULTI_THREADS.to_vec();
     let mut threads_hot = HOTSPOT_THREADS.to_vec();
     if thorough {
@@ -276,6 +318,8 @@ pub fn run<A: GlobalAlloc + Sync + 'static>(a: &'static A, case: &Case) -> Durat
         Kind::GrowthVec => growth::run_vec(a, case.ops / growth::VEC_LEN as u64),
         Kind::GrowthString => growth::run_strings(a, case.ops / growth::STRINGS_PER_BATCH as u64),
         Kind::CrossThread => cross_thread::run(a, case.ops),
+        Kind::Ring { threads } => ring::run(a, threads, case.ops / threads as u64),
+        Kind::ThreadChurn { threads } => thread_churn::run(a, threads),
         Kind::MultiThread { threads } => {
             multi_thread::independent(a, threads, case.ops / threads as u64)
         }

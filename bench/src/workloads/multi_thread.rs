@@ -22,7 +22,7 @@ pub const BURST: usize = 8;
 
 /// Stack size of the worker threads: they need little, and 1024 default 8 MiB stacks would be a
 /// lot of address space for nothing.
-const STACK: usize = 256 * 1024;
+pub(crate) const STACK: usize = 256 * 1024;
 
 /// Runs `f(thread_index)` on `threads` threads released together; returns the span from the
 /// first thread's start to the last thread's end.
@@ -59,6 +59,19 @@ pub(crate) fn timed_threads(threads: usize, f: impl Fn(usize) + Sync) -> Duratio
         .max()
         .expect("at least one thread");
     last - first
+}
+
+/// Runs `f` on a new thread (with the small worker stack) and returns its result once the
+/// thread has exited.
+pub(crate) fn on_new_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    thread::scope(|s| {
+        thread::Builder::new()
+            .stack_size(STACK)
+            .spawn_scoped(s, f)
+            .expect("cannot spawn a benchmark thread")
+            .join()
+            .expect("benchmark thread panicked")
+    })
 }
 
 /// `threads` threads each run `ops_per_thread` operations of the mixed workload on their own

@@ -101,8 +101,13 @@ static size_t next_pow2(size_t n) {
     return p;
 }
 
-/* The usable size smalloc gives a request: its slot, at least 16 bytes. */
-static size_t slot_size(size_t n) { return next_pow2(n < 16 ? 16 : n); }
+/* The usable size smalloc gives a request: its slot. Slots are powers of two and, between two
+   of them, three quarters of the upper one (48, 96, 192, ...); every block is aligned to 16, so
+   the smallest three-quarter slot that can serve is 48 (24 is aligned to 8 only). */
+static size_t slot_size(size_t n) {
+    size_t p = next_pow2(n < 16 ? 16 : n);
+    return (p >= 64 && n <= p / 4 * 3) ? p / 4 * 3 : p;
+}
 
 static int aligned(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 
@@ -855,8 +860,9 @@ static int pages_are(const unsigned char *p, size_t n, unsigned char b) {
 
 static void section_large(void) {
     const size_t gib = (size_t)1 << 30;
-    /* Just over the biggest slot (2 GiB): a mapping of its own. Only a few pages are touched,
+    /* Past the biggest slot (128 MiB): a mapping of its own. Only a few pages are touched,
        so little memory is used. */
+    const size_t biggest_slot = (size_t)128 << 20;
     const size_t big = 2 * gib + page;
     unsigned char *p = F(malloc)(big);
     CHECK(p && aligned(p, 16));
@@ -875,11 +881,17 @@ static void section_large(void) {
     CHECK(q && q[0] == 0x83);
     F(free)(q);
 
-    /* The biggest slot, exactly. */
-    p = F(malloc)(2 * gib);
+    /* The biggest slot, exactly, and just past it. */
+    p = F(malloc)(biggest_slot);
     CHECK(p);
-    if (mode == SMALLOC) CHECK(F(malloc_usable_size)(p) == 2 * gib && aligned(p, 2 * gib));
-    touch_pages(p, 2 * gib, 0x84);
+    if (mode == SMALLOC)
+        CHECK(F(malloc_usable_size)(p) == biggest_slot && aligned(p, biggest_slot));
+    touch_pages(p, biggest_slot, 0x84);
+    F(free)(p);
+    p = F(malloc)(biggest_slot + 1);
+    CHECK(p);
+    if (mode == SMALLOC) CHECK(F(malloc_usable_size)(p) == biggest_slot + page);
+    touch_pages(p, biggest_slot + 1, 0x84);
     F(free)(p);
 
     /* From a slot to a mapping, keeping the contents. */
@@ -921,17 +933,18 @@ static size_t resident(void) {
    realloc has no old size, so whatever moves the block must not copy untouched pages. */
 static void section_realloc_rss(void) {
     const size_t mib = 1 << 20;
-    unsigned char *p = F(malloc)(300 * mib);
+    /* 100 MiB used in smalloc's 128 MiB slot, grown to 200 MiB (a mapping of its own). */
+    unsigned char *p = F(malloc)(100 * mib);
     CHECK(p);
-    fill(p, 300 * mib, 0x5e);
+    fill(p, 100 * mib, 0x5e);
     size_t before = resident();
-    p = F(realloc)(p, 600 * mib);
-    CHECK(p && pages_are(p, 300 * mib, 0x5e));
+    p = F(realloc)(p, 200 * mib);
+    CHECK(p && pages_are(p, 100 * mib, 0x5e));
     size_t after = resident();
-    if (after > before + 64 * mib) {
+    if (after > before + 16 * mib) {
         fprintf(stderr, "resident before realloc: %zu MiB, after: %zu MiB\n", before / mib,
                 after / mib);
-        CHECK(after <= before + 64 * mib);
+        CHECK(after <= before + 16 * mib);
     }
     F(free)(p);
 }

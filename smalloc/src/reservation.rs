@@ -1,0 +1,168 @@
+//! The reservation: one huge range of address space, and the few words of state that belong to
+//! it as a whole.
+//!
+//! Every piece of mutable state of an instance lives inside its reservation, found by address
+//! arithmetic from the base: per-slab metadata in each slab's class position 0, the shared lists'
+//! link words in the shared slabs' class positions 1-2, and the reservation-wide words below
+//! ([`GlobalMeta`]) in slab 0's metadata area. Memory that was never written reads as zero, and
+//! zero is the initial value of every one of them: nothing is initialized, ever.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::layout::{
+    AREA_MASK, BASE_ALIGN, GLOBAL_OFF, LINKS_SC, MAX_SC, MIN_SC, NUM_SLABS, OWNED_SLABS,
+    SHARED_HEADS_OFF, SLABS_LEN, area_offset, shared_links_offset, slot_size, slots_per_area,
+};
+use crate::ownership;
+use crate::slab::Slab;
+
+/// The reservation-wide state.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct GlobalMeta {
+    /// One bit per owned slab: set while a thread owns it.
+    pub(crate) claimed: [AtomicU64; NUM_SLABS / 64],
+    /// Threads attached to the instance (they may hold pointers into the reservation).
+    pub(crate) attached: AtomicU64,
+    /// Set when the instance was dropped while threads were still attached: the reservation then
+    /// stays mapped (its memory given back) so that their state never points at unmapped memory.
+    pub(crate) dead: AtomicU64,
+    /// Threads that have used the shared slabs: spreads them over the shared slabs.
+    pub(crate) shared_threads: AtomicU64,
+    /// Empty bytes left in the slabs nobody owns (approximate; see `purge`).
+    pub(crate) released_empty: AtomicU64,
+}
+
+/// A live reservation, by its base address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reservation {
+    /// The base: aligned to [`BASE_ALIGN`], `SLABS_LEN` bytes long.
+    pub(crate) base: usize,
+}
+
+impl Reservation {
+    /// The reservation-wide state.
+    #[inline(always)]
+    pub(crate) fn global(self) -> &'static GlobalMeta {
+        // SAFETY: slab 0's metadata area is mapped for the reservation's life; GlobalMeta is all
+        // atomics, for which all-zero is a valid value.
+        unsafe { &*core::ptr::with_exposed_provenance(self.base + GLOBAL_OFF) }
+    }
+
+    /// Owned slab `index`.
+    #[inline(always)]
+    pub(crate) fn slab(self, index: usize) -> Slab {
+        debug_assert!(index < OWNED_SLABS);
+        Slab::new(self.base, index)
+    }
+
+    /// Claims a free owned slab for the calling thread.
+    pub(crate) fn claim(self) -> Option<usize> {
+        ownership::claim(&self.global().claimed, OWNED_SLABS)
+    }
+
+    /// Gives owned slab `index` back.
+    pub(crate) fn release(self, index: usize) {
+        ownership::release(&self.global().claimed, index)
+    }
+
+    /// The head word of the list of class `sc` in shared slab `shared` (`0..SHARED_SLABS`).
+    #[inline(always)]
+    pub(crate) fn shared_head(self, shared: usize, sc: u32) -> &'static AtomicU64 {
+        let slab = OWNED_SLABS + shared;
+        // SAFETY: inside the shared slab's metadata area, mapped for the reservation's life;
+        // the word is only accessed atomically.
+        unsafe {
+            crate::sync::word(self.base + area_offset(slab, 0) + SHARED_HEADS_OFF + sc as usize * 8)
+        }
+    }
+
+    /// The link word of slot `slot` of class `sc` in shared slab `shared`.
+    #[inline(always)]
+    pub(crate) fn shared_link(self, shared: usize, sc: u32, slot: u32) -> &'static AtomicU64 {
+        debug_assert!((MIN_SC..=MAX_SC).contains(&sc) && slot < slots_per_area(sc));
+        let slab = OWNED_SLABS + shared;
+        let links = self.base + area_offset(slab, LINKS_SC) + shared_links_offset(sc);
+        // SAFETY: the links region of the shared slab (class positions 1-2) holds 8 bytes for
+        // every slot of every class; only accessed atomically.
+        unsafe { crate::sync::word(links + slot as usize * 8) }
+    }
+
+    /// Address of slot `slot` of class `sc` in shared slab `shared`.
+    #[inline(always)]
+    pub(crate) fn shared_slot(self, shared: usize, sc: u32, slot: u32) -> usize {
+        self.base + area_offset(OWNED_SLABS + shared, sc) + slot as usize * slot_size(sc)
+    }
+
+    /// The shared slab and slot number of a block of a shared slab (at offset `off`).
+    #[inline(always)]
+    pub(crate) fn shared_locate(off: usize, sc: u32) -> (usize, u32) {
+        (
+            crate::layout::slab_of(off) - OWNED_SLABS,
+            ((off & AREA_MASK) / slot_size(sc)) as u32,
+        )
+    }
+}
+
+/// Reserves the address range and returns its base, aligned to [`BASE_ALIGN`], or `None` if the
+/// OS refuses.
+pub(crate) fn reserve() -> Option<usize> {
+    let start = plat::reserve(SLABS_LEN + BASE_ALIGN)?
+        .as_ptr()
+        .expose_provenance();
+    let base = start.next_multiple_of(BASE_ALIGN);
+    let lead = base - start;
+    let tail = BASE_ALIGN - lead;
+    // SAFETY: lead and tail are page-aligned parts of the fresh reservation outside
+    // [base, base + SLABS_LEN); nothing has used any of it.
+    unsafe {
+        let at = |a: usize| NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(a));
+        if lead > 0 {
+            plat::unmap(at(start), lead);
+        }
+        if tail > 0 {
+            plat::unmap(at(base + SLABS_LEN), tail);
+        }
+        // Untouched slabs cost nothing in a core dump, but touched ones would: keep the heap out,
+        // as the core dump of a 32 TiB process is rarely wanted.
+        plat::exclude_from_core_dumps(at(base), SLABS_LEN);
+        // Where transparent huge pages are on, one touched 4 KiB page of a sparse region could
+        // cost 2 MiB. Small classes of many threads are spread wide; keep them in small pages.
+        plat::no_huge_pages(at(base), SLABS_LEN);
+    }
+    Some(base)
+}
+
+/// Unmaps the reservation at `base`.
+///
+/// # Safety
+/// Nothing may use the reservation afterwards: no live block, no attached thread.
+pub(crate) unsafe fn unmap(base: usize) {
+    // SAFETY: per the caller.
+    unsafe {
+        plat::unmap(
+            NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(base)),
+            SLABS_LEN,
+        )
+    };
+}
+
+/// Marks the reservation dead and gives all its memory back, but keeps its addresses mapped:
+/// threads still attached may read their (now zeroed) state through it.
+///
+/// # Safety
+/// No block of the reservation may be live, and no thread may be inside the allocator for it.
+pub(crate) unsafe fn retire(base: usize) {
+    let r = Reservation { base };
+    r.global().dead.store(1, Ordering::Release);
+    let global_page = (base + GLOBAL_OFF) & !(plat::page_size() - 1);
+    // SAFETY: per the caller nothing in the reservation is live; the page holding the global
+    // state (with the dead mark) is kept.
+    unsafe {
+        let at = |a: usize| NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(a));
+        plat::purge(at(base), global_page - base);
+        let after = global_page + plat::page_size();
+        plat::purge(at(after), base + SLABS_LEN - after);
+    }
+}
