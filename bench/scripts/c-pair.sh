@@ -2,8 +2,10 @@
 # ns per malloc(64)/free pair through the C ABI: a tiny C program, run plain (glibc), under
 # LD_PRELOAD of smalloc's libsmalloc.so, and under the jemalloc, mimalloc and tcmalloc preloads
 # where Debian's packages are installed (libjemalloc2, libmimalloc2.0, libtcmalloc-minimal4;
-# absent ones are skipped with a message). For comparison, the same pair through Rust's
-# GlobalAlloc: `bench pair64 --allocator smalloc`.
+# absent ones are skipped with a message). For comparison, the same pair in Rust, two ways:
+# through the global allocator (`pair_global`: `std::alloc::alloc` and `dealloc`, a call each, as
+# every `Box` and `Vec` pays; the counterpart of the C program) and inlined into the loop
+# (`bench pair64 --allocator smalloc`).
 #
 # The C program reads the size from its command line (so the compiler cannot fold it), stores
 # every pointer into a volatile (so the pair cannot be elided), and times the loop with
@@ -24,6 +26,7 @@ command -v gcc >/dev/null || { echo "c-pair: needs gcc" >&2; exit 1; }
 cargo build --release -q -p smalloc-ffi -p bench
 smalloc_so=$(realpath "$dir/libsmalloc.so")
 bench=$dir/bench
+pair_global=$dir/pair_global
 
 cat >"$tmp/pair.c" <<'EOF'
 #include <stdio.h>
@@ -80,6 +83,7 @@ for ((run = 1; run <= runs; run++)); do
             exit 1
         fi
     done
+    "$pair_global" "$pairs" 64 >>"$tmp/rust-global"
     "$bench" pair64 --allocator smalloc --iters "$pairs" |
         sed -n 's/.*ns_per_pair=\([0-9.]*\).*/\1/p' >>"$tmp/rust"
     echo "c-pair: run $run/$runs done" >&2
@@ -99,4 +103,5 @@ for i in "${!names[@]}"; do
     case ${names[$i]} in glibc | smalloc) continue ;; esac
     printf '%-34s %s\n' "C, LD_PRELOAD $(basename "${preloads[$i]}")" "$(stats "$tmp/${names[$i]}")"
 done
-printf '%-34s %s\n' "Rust, bench pair64 (smalloc)" "$(stats "$tmp/rust")"
+printf '%-34s %s\n' "Rust, global allocator (smalloc)" "$(stats "$tmp/rust-global")"
+printf '%-34s %s\n' "Rust, inlined: bench pair64" "$(stats "$tmp/rust")"

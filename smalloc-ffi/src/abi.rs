@@ -51,6 +51,28 @@ fn set_errno(e: c_int) {
 /// block.
 #[inline(always)]
 fn alloc<const ZERO: bool, const INTERPOSED: bool>(size: usize, align: usize) -> *mut c_void {
+    if size <= FAST_MAX && align <= MIN_ALIGN {
+        // SAFETY: a small size with the minimum alignment is a valid layout.
+        let layout = unsafe { Layout::from_size_align_unchecked(size, MIN_ALIGN) };
+        // SAFETY: a valid layout; a size of zero gets the smallest class, a unique block.
+        let p = unsafe { ALLOC.alloc_fast::<ZERO>(layout) };
+        if !p.is_null() {
+            return p.cast();
+        }
+    }
+    alloc_slow::<ZERO, INTERPOSED>(size, align)
+}
+
+/// Requests up to this size with the minimum alignment try the core's fast path first.
+const FAST_MAX: usize = 1024;
+
+/// Everything [`alloc`] does not do on its fast path: first use, argument checks, failure.
+#[cold]
+#[inline(never)]
+extern "C" fn alloc_slow<const ZERO: bool, const INTERPOSED: bool>(
+    size: usize,
+    align: usize,
+) -> *mut c_void {
     if !ALLOC.is_reserved() {
         start::<INTERPOSED>();
     }
@@ -195,6 +217,18 @@ pub(crate) unsafe fn free<const I: bool>(p: *mut c_void) {
     if unsafe { ALLOC.free_fast(p.cast()) } {
         return;
     }
+    // SAFETY: forwarded.
+    unsafe { free_slow::<I>(p) }
+}
+
+/// Everything [`free`] does not do on its fast path: blocks of other runs, threads and
+/// allocators.
+///
+/// # Safety
+/// As for [`free`]; `p` is not null.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_slow<const I: bool>(p: *mut c_void) {
     if ALLOC
         .slab_range()
         .is_some_and(|slabs| slabs.contains(&(p as usize)))

@@ -307,7 +307,7 @@ fn git_session(git: &Path, dir: &Path, alloc: Alloc) -> Vec<u8> {
     let mut rng = Rng(7);
     for round in 0..3 {
         for i in 0..150 {
-            if round > 0 && rng.next() % 3 != 0 {
+            if round > 0 && !rng.next().is_multiple_of(3) {
                 continue;
             }
             let mut text = String::new();
@@ -399,7 +399,7 @@ fn xz_round_trip() {
     let mut data = Vec::with_capacity(3 << 20);
     while data.len() < 3 << 20 {
         let r = rng.next();
-        if r % 4 == 0 {
+        if r.is_multiple_of(4) {
             data.extend_from_slice(&r.to_le_bytes());
         } else {
             data.extend_from_slice(format!("record {} value {}\n", r % 5000, r % 97).as_bytes());

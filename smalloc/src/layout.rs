@@ -71,7 +71,7 @@ const SLOT_SIZES: [usize; 256] = {
     let mut t = [0; 256];
     let mut sc = MIN_SC;
     while sc <= MAX_SC {
-        t[sc as usize] = if sc % 2 == 0 {
+        t[sc as usize] = if sc.is_multiple_of(2) {
             1 << (sc / 2)
         } else {
             3 << (sc / 2 - 1)
@@ -87,33 +87,44 @@ const SLOT_SIZES: [usize; 256] = {
 /// smallest class whose slots hold `size` bytes and are aligned to `align`. The result may exceed
 /// [`MAX_SC`] (up to 128); such requests are served by direct mappings.
 #[inline(always)]
-pub(crate) const fn size_class(size: usize, align: usize) -> u32 {
-    // Small requests, the common case, by table: one load instead of a dozen instructions. The
-    // alignment is a constant at nearly every call site, so only one of these tests remains.
+pub(crate) fn size_class(size: usize, align: usize) -> u32 {
+    (class_offset(size, align) / HOT_ENTRY) as u32
+}
+
+/// Bytes of one entry of a fast-path class table (`slab::HotClass`).
+pub(crate) const HOT_ENTRY: usize = 32;
+
+/// [`size_class`] times [`HOT_ENTRY`]: the offset of the class's entry in a fast-path table,
+/// which is what `alloc` needs. Small requests, the common case, find it in a table: one load
+/// instead of a dozen instructions. The alignment is a constant at nearly every call site, so
+/// only one of the alignment tests remains.
+#[inline(always)]
+pub(crate) fn class_offset(size: usize, align: usize) -> usize {
     if size <= SMALL_MAX {
         if align <= 8 {
-            return SMALL_BY_8[(size + 7) >> 3] as u32;
+            return SMALL_BY_8[(size + 7) >> 3] as usize;
         }
         if align == 16 {
-            return SMALL_BY_16[(size + 15) >> 4] as u32;
+            return SMALL_BY_16[(size + 15) >> 4] as usize;
         }
     }
-    size_class_computed(size, align)
+    size_class_computed(size, align) as usize * HOT_ENTRY
 }
 
 /// Requests up to this size (with alignments up to 16) find their class in a table.
 const SMALL_MAX: usize = 1024;
-/// Class of every size up to [`SMALL_MAX`] aligned to at most 8, by `(size + 7) / 8`.
-const SMALL_BY_8: [u8; SMALL_MAX / 8 + 1] = small_classes::<{ SMALL_MAX / 8 + 1 }>(8);
-/// Class of every size up to [`SMALL_MAX`] aligned to 16, by `(size + 15) / 16`.
-const SMALL_BY_16: [u8; SMALL_MAX / 16 + 1] = small_classes::<{ SMALL_MAX / 16 + 1 }>(16);
+/// [`class_offset`] of every size up to [`SMALL_MAX`] aligned to at most 8, by
+/// `(size + 7) / 8`.
+static SMALL_BY_8: [u16; SMALL_MAX / 8 + 1] = small_offsets::<{ SMALL_MAX / 8 + 1 }>(8);
+/// [`class_offset`] of every size up to [`SMALL_MAX`] aligned to 16, by `(size + 15) / 16`.
+static SMALL_BY_16: [u16; SMALL_MAX / 16 + 1] = small_offsets::<{ SMALL_MAX / 16 + 1 }>(16);
 
-/// The table of [`size_class_computed`] for the `N` sizes `0, align, 2 * align, ...`.
-const fn small_classes<const N: usize>(align: usize) -> [u8; N] {
+/// The table of class offsets for the `N` sizes `0, align, 2 * align, ...`.
+const fn small_offsets<const N: usize>(align: usize) -> [u16; N] {
     let mut t = [0; N];
     let mut i = 0;
     while i < N {
-        t[i] = size_class_computed(i * align, align) as u8;
+        t[i] = (size_class_computed(i * align, align) as usize * HOT_ENTRY) as u16;
         i += 1;
     }
     t
@@ -271,7 +282,7 @@ const _: () = assert!(OWNED_SLABS >= 256 && SHARED_SLABS >= 16 && OWNED_SLABS < 
 // Class positions: metadata and shared links below the smallest class, every class in range.
 const _: () = assert!(META_SC < LINKS_SC && LINKS_SC < MIN_SC);
 const _: () = assert!(MAX_SC < NUM_SCS as u32 && NUM_SCS < CLASS_TABLE_LEN);
-const _: () = assert!(size_class(usize::MAX, 1) < CLASS_TABLE_LEN as u32);
+const _: () = assert!(size_class_computed(usize::MAX, 1) < CLASS_TABLE_LEN as u32);
 const _: () = assert!(CLASS_TABLE_LEN - 1 == 128 && slot_size(7) == 0);
 const _: () = assert!(slot_size(MIN_SC) == 8 && slot_size(MAX_SC) == 128 << 20);
 // Every area of a slab class holds several slots; the largest class holds eight.

@@ -382,10 +382,10 @@ impl<F> Smalloc<F> {
                 flush_batch(t);
             }
             for c in sc..=max_sc {
-                if let Some(s) = own {
-                    if let Some(slot) = s.refill(c) {
-                        return Some(slot);
-                    }
+                if let Some(s) = own
+                    && let Some(slot) = s.refill(c)
+                {
+                    return Some(slot);
                 }
                 if let Some(slot) = shared_pop(r, t, c) {
                     return Some(slot);
@@ -497,35 +497,67 @@ impl<F: GlobalAlloc> Smalloc<F> {
     /// thread's current run of the class, everything else out of line.
     #[inline(always)]
     unsafe fn alloc_impl<const ZERO: bool>(&self, layout: Layout) -> *mut u8 {
-        let sc = size_class(layout.size(), layout.align());
-        if thread::base() == self.base.0.load(Ordering::Relaxed) {
-            let h = with_exposed_provenance_mut::<HotClass>(thread::hot() + sc as usize * 32);
-            // SAFETY: the thread is attached to this instance, so `hot` is its slab's table (or
-            // the always-empty one) and the entry is its own; the table has an entry for every
-            // class `size_class` returns. A listed slot's first word is its link.
-            unsafe {
-                let p = (*h).free;
-                if p != 0 {
-                    (*h).free = ptr::with_exposed_provenance::<usize>(p).read();
-                    let p = with_exposed_provenance_mut::<u8>(p);
-                    if ZERO {
-                        p.write_bytes(0, layout.size());
-                    }
-                    return p;
+        let offset = layout::class_offset(layout.size(), layout.align());
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let p = self.alloc_fast_at::<ZERO>(offset, layout.size());
+            if !p.is_null() {
+                return p;
+            }
+            self.alloc_slow(layout, offset, ZERO)
+        }
+    }
+
+    /// A block for `layout` if the calling thread's current run of its class has one (a pop or
+    /// a bump, as `alloc` does inline), zeroed if `ZERO`; null otherwise, having done nothing.
+    ///
+    /// For the C ABI, which keeps its own first-use and error handling off this path.
+    ///
+    /// # Safety
+    /// As for `GlobalAlloc::alloc`.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub unsafe fn alloc_fast<const ZERO: bool>(&self, layout: Layout) -> *mut u8 {
+        let offset = layout::class_offset(layout.size(), layout.align());
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_fast_at::<ZERO>(offset, layout.size()) }
+    }
+
+    /// The fast path for the class at `offset` in the fast-path tables, for `size` bytes.
+    #[inline(always)]
+    unsafe fn alloc_fast_at<const ZERO: bool>(&self, offset: usize, size: usize) -> *mut u8 {
+        if thread::base() != self.base.0.load(Ordering::Relaxed) {
+            return ptr::null_mut();
+        }
+        let h = with_exposed_provenance_mut::<HotClass>(thread::hot() + offset);
+        // SAFETY: the thread is attached to this instance, so `hot` is its slab's table (or the
+        // always-empty one) and the entry is its own; the table has an entry for every class a
+        // request can get. A listed slot's first word is its link.
+        unsafe {
+            let p = (*h).free;
+            if p != 0 {
+                (*h).free = ptr::with_exposed_provenance::<usize>(p).read();
+                let p = with_exposed_provenance_mut::<u8>(p);
+                if ZERO {
+                    p.write_bytes(0, size);
                 }
-                let b = (*h).bump;
-                if b.wrapping_sub((*h).run_start) < (*h).run_len {
-                    (*h).bump = b + layout::slot_size(sc);
-                    let p = with_exposed_provenance_mut::<u8>(b);
-                    if ZERO && !slab::bump_is_zero(h, sc) {
-                        p.write_bytes(0, layout.size());
-                    }
-                    return p;
+                return p;
+            }
+            // Fresh slots come from the bump range, once per slot; reused ones from the list,
+            // over and over: lay the list path out straight.
+            core::hint::cold_path();
+            let b = (*h).bump;
+            if b.wrapping_sub((*h).run_start) < (*h).run_len {
+                let sc = (offset / layout::HOT_ENTRY) as u32;
+                (*h).bump = b + layout::slot_size(sc);
+                let p = with_exposed_provenance_mut::<u8>(b);
+                if ZERO && !slab::bump_is_zero(h, sc) {
+                    p.write_bytes(0, size);
                 }
+                return p;
             }
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_slow(layout, sc, ZERO) }
+        ptr::null_mut()
     }
 
     /// Everything `alloc` does not do inline: first-use reservation, the fallback allocator,
@@ -533,7 +565,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
     /// direct mappings.
     #[cold]
     #[inline(never)]
-    unsafe fn alloc_slow(&self, layout: Layout, sc: u32, zero: bool) -> *mut u8 {
+    unsafe fn alloc_slow(&self, layout: Layout, offset: usize, zero: bool) -> *mut u8 {
+        let sc = (offset / layout::HOT_ENTRY) as u32;
         let mut base = self.base.0.load(Ordering::Acquire);
         if base == UNINIT {
             base = self.reserve();
@@ -622,7 +655,9 @@ impl<F: GlobalAlloc> Smalloc<F> {
     pub unsafe fn free_fast(&self, ptr: *mut u8) -> bool {
         let p = ptr as usize;
         let table = slab::empty_hot_addr().wrapping_add(thread::hot_rel());
-        let h = with_exposed_provenance_mut::<HotClass>(table + sc_of_addr(p) as usize * 32);
+        let h = with_exposed_provenance_mut::<HotClass>(
+            table + sc_of_addr(p) as usize * layout::HOT_ENTRY,
+        );
         // SAFETY: `table` is the thread's slab's table (hot_rel set while it owns one) or the
         // always-empty one; the entry exists for every class position. A block inside the
         // current run is ours to link.

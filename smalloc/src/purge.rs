@@ -94,7 +94,7 @@ impl Slab {
         unsafe {
             let hd = self.header();
             (*hd).events += 1;
-            if (*hd).events % DECAY_EVERY != 0 || (*hd).empty == 0 {
+            if !(*hd).events.is_multiple_of(DECAY_EVERY) || (*hd).empty == 0 {
                 return;
             }
             let now = plat::now_ms();

@@ -39,9 +39,9 @@
 use core::sync::atomic::AtomicU64;
 
 use crate::layout::{
-    AREA_BITS, AREA_MASK, BASE_ALIGN, CLASS_TABLE_LEN, COLD_OFF, EARLY_RUNS, HEADER_OFF, HOT_OFF,
-    INBOX_OFF, MAX_SC, MIN_SC, NUM_SCS, RUN_META_LEN, RUN_TABLE_LEN, RUNS_OFF, SLAB_SPAN_BITS,
-    run_bits, run_slots_len, runs_per_area, sc_of_addr, slot_size, slots_per_run,
+    AREA_BITS, AREA_MASK, BASE_ALIGN, CLASS_TABLE_LEN, COLD_OFF, EARLY_RUNS, HEADER_OFF, HOT_ENTRY,
+    HOT_OFF, INBOX_OFF, MAX_SC, MIN_SC, NUM_SCS, RUN_META_LEN, RUN_TABLE_LEN, RUNS_OFF,
+    SLAB_SPAN_BITS, run_bits, run_slots_len, runs_per_area, sc_of_addr, slot_size, slots_per_run,
 };
 use crate::remote::{self, INBOX_LEN, Inbox};
 use crate::sync;
@@ -106,7 +106,7 @@ pub(crate) struct Run {
     _pad: u32,
 }
 const _: () = assert!(core::mem::size_of::<Run>() == RUN_META_LEN);
-const _: () = assert!(core::mem::size_of::<HotClass>() == 32);
+const _: () = assert!(core::mem::size_of::<HotClass>() == HOT_ENTRY);
 
 /// The owner's bookkeeping for one class: run lists, all run numbers plus one (zero: none).
 #[repr(C)]
@@ -191,7 +191,7 @@ impl Slab {
     /// The fast-path entry of class `sc`.
     #[inline(always)]
     pub(crate) fn hot(self, sc: u32) -> *mut HotClass {
-        core::ptr::with_exposed_provenance_mut(self.hot_table() + sc as usize * 32)
+        core::ptr::with_exposed_provenance_mut(self.hot_table() + sc as usize * HOT_ENTRY)
     }
 
     /// The bookkeeping of class `sc`.
@@ -275,10 +275,10 @@ impl Slab {
             if let Some(slot) = take_current(h, sc) {
                 return Some(slot);
             }
-            if self.collect_remote() {
-                if let Some(p) = pop(h) {
-                    return Some((p, false));
-                }
+            if self.collect_remote()
+                && let Some(p) = pop(h)
+            {
+                return Some((p, false));
             }
             let c = self.class(sc);
             if (*c).current != 0 {

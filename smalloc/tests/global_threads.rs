@@ -90,7 +90,7 @@ fn every_free_remote_producer_consumer() {
                         Ok(b) => {
                             b.free();
                             n += 1;
-                            if n % 4 == 0 {
+                            if n.is_multiple_of(4) {
                                 own.run(1, 100);
                             }
                         }
