@@ -185,7 +185,7 @@ pub(crate) unsafe fn posix_memalign<const I: bool>(
     size: usize,
 ) -> c_int {
     let word = size_of::<*mut c_void>();
-    if align % word != 0 || !(align / word).is_power_of_two() {
+    if !align.is_multiple_of(word) || !(align / word).is_power_of_two() {
         return libc::EINVAL;
     }
     // POSIX reports through the return value; errno is left as it was.

@@ -58,7 +58,7 @@ fn outside_slabs<const INTERPOSED: bool>(addr: usize) -> Origin {
 /// mapped page before it. Must not be asked about the loader's blocks (see the crate docs).
 fn is_direct(addr: usize) -> bool {
     let page = page_size();
-    if addr % page != 0 || addr < page {
+    if !addr.is_multiple_of(page) || addr < page {
         return false;
     }
     let header = (addr - page) as *mut c_void;
@@ -209,11 +209,11 @@ impl Recorder {
         if !(anonymous || loader) || m.start >= m.end {
             return;
         }
-        if let Some([_, end]) = self.count.checked_sub(1).and_then(|i| REGIONS.get(i)) {
-            if end.load(Ordering::Relaxed) == m.start {
-                end.store(m.end, Ordering::Relaxed);
-                return;
-            }
+        if let Some([_, end]) = self.count.checked_sub(1).and_then(|i| REGIONS.get(i))
+            && end.load(Ordering::Relaxed) == m.start
+        {
+            end.store(m.end, Ordering::Relaxed);
+            return;
         }
         if let Some([start, end]) = REGIONS.get(self.count) {
             start.store(m.start, Ordering::Relaxed);
