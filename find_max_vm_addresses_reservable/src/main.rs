@@ -9,7 +9,8 @@
 //! cargo run --release -p find_max_vm_addresses_reservable
 //! ```
 //!
-//! smalloc needs one reservation of 32 TiB + 2 GiB (2^45 + 2^31 bytes).
+//! smalloc needs one reservation of 32 TiB + 64 GiB (2^45 + 2^36 bytes, the extra for aligning
+//! its base to a slab span), of which it keeps 32 TiB.
 
 use std::ptr::NonNull;
 

@@ -20,8 +20,8 @@
  *   - failure returns NULL with errno set to ENOMEM; sizes over PTRDIFF_MAX fail, and so do
  *     products that overflow (calloc, reallocarray);
  *   - a failed realloc leaves the block as it was;
- *   - smalloc_malloc_usable_size() is the block's whole capacity (its power-of-two slot for
- *     blocks up to 2 GiB), all of which may be written.
+ *   - smalloc_malloc_usable_size() is the block's whole capacity (its slot, a power of two or
+ *     three quarters of one, for blocks up to 128 MiB), all of which may be written.
  *
  * Any block from these functions may be freed, resized or measured with either set of names.
  * Blocks from glibc's own malloc (for instance allocated before the library was loaded) may be

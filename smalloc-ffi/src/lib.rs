@@ -30,7 +30,7 @@
 //!    which is never handed to anyone's `free` (it is simply left alone);
 //! 3. page-aligned, with a mapped page before it holding smalloc's header (a check word derived
 //!    from the address, and the mapping's length): one of smalloc's direct mappings, for blocks
-//!    over 2 GiB, aligned over 2 GiB, or made when the slabs were exhausted;
+//!    over 128 MiB, aligned over 128 MiB, or made when the slabs were exhausted;
 //! 4. anything else: glibc's, given back through `__libc_free`, `__libc_realloc` and glibc's
 //!    own `malloc_usable_size`.
 //!
@@ -50,9 +50,11 @@
 //!
 //! No entry point prints, panics, locks or allocates on smalloc's blocks; failure is a null
 //! pointer with `errno = ENOMEM` (or an error number returned, for `posix_memalign`). `free`
-//! leaves `errno` as it found it. The only per-thread state is smalloc's own slab number, a
-//! constant-initialized thread-local without a destructor, so allocating works during thread
-//! exit. Blocks that are glibc's are handled by glibc's functions, with glibc's locks; and
+//! leaves `errno` as it found it. smalloc's per-thread state is a zero-initialized block of
+//! initial-exec thread-local storage (reached without `__tls_get_addr`), and the destructor that
+//! releases a thread's slab at exit is a pthread key's, which runs after the thread's C++ and
+//! Rust thread-local destructors; allocating works at every point of a thread's life, exit
+//! included. Blocks that are glibc's are handled by glibc's functions, with glibc's locks; and
 //! `malloc_usable_size` of such a block, if asked before the library's constructor ran, first
 //! looks glibc's function up with `dlsym`, which takes the loader's lock.
 

@@ -1,6 +1,6 @@
 //! Direct mappings: blocks the slabs cannot serve.
 //!
-//! A request bigger than the largest slot (2 GiB), aligned more than a slot can be, or arriving
+//! A request bigger than the largest slot (128 MiB), aligned more than a slot can be, or arriving
 //! when every slab that could serve it is exhausted gets a mapping of its own:
 //!
 //! ```text

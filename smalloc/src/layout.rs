@@ -34,7 +34,7 @@ pub(crate) const META_SC: u32 = 0;
 /// First class position where a shared slab keeps the link words of its free lists.
 pub(crate) const LINKS_SC: u32 = 1;
 
-/// Bytes of address space the slabs occupy: 512 slabs x 32 positions x 2 GiB = 32 TiB.
+/// Bytes of address space the slabs occupy: 512 slabs x 64 positions x 1 GiB = 32 TiB.
 pub(crate) const SLABS_LEN: usize = 1 << (SLAB_BITS + SLAB_SPAN_BITS);
 /// Alignment of the reservation base: one slab span. Slots of class `sc` are then aligned to
 /// `2^sc`, and the class of any address inside the reservation is bits 31-35 of the address

@@ -73,10 +73,14 @@ fn remote_list_pushes_race_with_the_owners_take() {
                 p = blocks.link(p);
             }
         };
+        // The owner takes while the pushers push (yielding lets them run in between)...
+        take(&mut got);
+        thread::yield_now();
         take(&mut got);
         for p in pushers {
             p.join().unwrap();
         }
+        // ...and after: every block arrived exactly once.
         take(&mut got);
         got.sort();
         assert_eq!(got, [1, 2, 3, 4]);
@@ -128,7 +132,9 @@ fn inbox_writers_race_with_the_owner_and_wrap_around() {
                 got.push(p);
             })
         };
-        // The owner takes while the writers write...
+        // The owner takes while the writers write (yielding lets them run in between)...
+        take(&mut got);
+        thread::yield_now();
         take(&mut got);
         let mut refused = vec![];
         for w in writers {

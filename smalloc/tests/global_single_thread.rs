@@ -166,7 +166,7 @@ fn a_three_gib_block_is_mapped_directly() {
     unsafe {
         let p = alloc::alloc(layout);
         assert!(!p.is_null());
-        assert!(!in_slabs(p), "3 GiB cannot come from a 2 GiB slot");
+        assert!(!in_slabs(p), "3 GiB cannot come from a 128 MiB slot");
         for off in (0..size).step_by(256 << 20) {
             *p.add(off) = (off >> 20) as u8;
         }
