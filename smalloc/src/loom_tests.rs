@@ -127,10 +127,13 @@ fn inbox_writers_race_with_the_owner_and_wrap_around() {
         };
         let mut got = vec![];
         let mut take = |got: &mut Vec<u64>| {
-            inbox.take(|p| {
-                assert_eq!(blocks.read(p), p * 10);
-                got.push(p);
-            })
+            inbox.take(
+                |_| {},
+                |p| {
+                    assert_eq!(blocks.read(p), p * 10);
+                    got.push(p);
+                },
+            )
         };
         // The owner takes while the writers write (yielding lets them run in between)...
         take(&mut got);

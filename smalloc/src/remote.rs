@@ -32,6 +32,9 @@ pub(crate) const BATCH_MAX: usize = 16;
 /// Entries of a slab's inbox (a power of two).
 pub(crate) const INBOX_LEN: u64 = 8192;
 
+/// How far ahead of the entry it frees the owner prefetches a block of its inbox.
+pub(crate) const PREFETCH_AHEAD: u64 = 8;
+
 /// Pushes the chain `first ..= last` (already linked from `first` to `last`) onto the list whose
 /// head word is `head`. `set_next(block, next)` writes a block's link.
 ///
@@ -111,10 +114,19 @@ impl<'a, A: Atomic64 + 'a, E: Fn(u64) -> &'a A> Inbox<'a, A, E> {
 
     /// Takes every entry written so far, in order, up to the first reserved one still unwritten,
     /// calling `f` on each. Only the owner calls this. Returns how many it took.
-    pub(crate) fn take(&self, mut f: impl FnMut(u64)) -> u64 {
+    ///
+    /// `ahead` is called with the entry [`PREFETCH_AHEAD`] places further on, if it is written
+    /// already: a hint (`f` is about to write to the blocks, whose cache lines are likely in the
+    /// freeing thread's cache, so fetching them early overlaps the misses).
+    pub(crate) fn take(&self, ahead: impl Fn(u64), mut f: impl FnMut(u64)) -> u64 {
         let start = self.head.load(Ordering::Relaxed);
         let mut h = start;
         loop {
+            // Only a hint, never dereferenced here: a relaxed load will do.
+            let next = (self.entry)(h + PREFETCH_AHEAD).load(Ordering::Relaxed);
+            if next != 0 {
+                ahead(next);
+            }
             let e = (self.entry)(h);
             let p = e.load(Ordering::Acquire);
             if p == 0 {

@@ -418,19 +418,22 @@ fn the_inbox_keeps_order_wraps_around_and_refuses_when_full() {
         }
         assert!(!inbox.push(&[next]), "no room left");
         let mut taken = 0;
-        let n = inbox.take(|p| {
-            assert_eq!(p, expect);
-            expect += 1;
-            taken += 1;
-        });
+        let n = inbox.take(
+            |_| {},
+            |p| {
+                assert_eq!(p, expect);
+                expect += 1;
+                taken += 1;
+            },
+        );
         assert_eq!((n, taken), (INBOX_LEN, INBOX_LEN));
-        assert_eq!(inbox.take(|_| panic!("empty")), 0);
+        assert_eq!(inbox.take(|_| {}, |_| panic!("empty")), 0);
     }
     // A reserved but unwritten entry stops the owner until it is written.
     tail.store(tail.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     assert!(inbox.push(&[77]));
     assert_eq!(
-        inbox.take(|_| panic!("the first entry is not written yet")),
+        inbox.take(|_| {}, |_| panic!("the first entry is not written yet")),
         0
     );
 }
