@@ -111,11 +111,10 @@ unsafe fn detach(t: *mut ThreadState) {
         flush_batch(t);
         if (*t).slab != 0 {
             let index = (*t).slab as usize - 1;
-            r.slab(index).tidy_for_release(&r.global().released_empty);
             (*t).slab = 0;
             (*t).hot = 0;
             (*t).hot_rel = 0;
-            r.release(index);
+            r.release_slab(index);
         }
         (*t).base = 0;
         r.global().attached.fetch_sub(1, Ordering::Release);
@@ -246,27 +245,28 @@ impl<F> Smalloc<F> {
                 if ownership::is_claimed(&r.global().claimed, index) {
                     continue;
                 }
-                // Claim it so that no thread takes it while we work on it; a slab never used
-                // has nothing to give back (its header reads zero), so skip it cheaply.
-                if !self.try_claim_exact(r, index) {
+                // Claim it so that no thread takes it while we work on it.
+                if !ownership::claim_exact(&r.global().claimed, index) {
                     continue;
                 }
-                let s = r.slab(index);
-                let before = (*s.header()).empty;
-                purged += s.trim();
-                let released = &r.global().released_empty;
-                purge::uncount_released(released, (before - (*s.header()).empty) as u64);
+                // A slab with nothing in use, empty or pending has nothing to give back (a slab
+                // never used reads all zero): skip it without touching more of it.
+                let hd = r.slab(index).header();
+                if (*hd).in_use == 0
+                    && (*hd).empty == 0
+                    && (*hd).remote.load(Ordering::Relaxed) == 0
+                    && (*hd).inbox_tail.load(Ordering::Relaxed)
+                        == (*hd).inbox_head.load(Ordering::Relaxed)
+                {
+                    r.release(index);
+                    continue;
+                }
+                r.unwarm(index);
+                purged += r.slab(index).trim();
                 r.release(index);
             }
         }
         purged
-    }
-
-    /// Claims owned slab `index` if it is free.
-    fn try_claim_exact(&self, r: Reservation, index: usize) -> bool {
-        let word = &r.global().claimed[index / 64];
-        let bit = 1u64 << (index % 64);
-        word.fetch_or(bit, Ordering::Acquire) & bit == 0
     }
 
     /// Reserves the region and publishes its base, or [`FAILED`]. Lock-free: racing threads each
@@ -333,11 +333,10 @@ impl<F> Smalloc<F> {
     /// `t` is the calling thread's state, attached to `r`, owning no slab.
     unsafe fn claim_slab(&self, r: Reservation, t: *mut ThreadState) {
         if let Some(index) = r.claim() {
-            let s = r.slab(index);
-            let hot = s.hot_table();
+            let hot = r.slab(index).hot_table();
             // SAFETY: per the caller; the slab is ours now.
             unsafe {
-                purge::uncount_released(&r.global().released_empty, (*s.header()).empty as u64);
+                r.unwarm(index);
                 (*t).slab = index as u32 + 1;
                 (*t).hot = hot;
                 (*t).hot_rel = hot.wrapping_sub(slab::empty_hot_addr());

@@ -40,10 +40,40 @@ pub(crate) fn claim<A: Atomic64>(bitmap: &[A], limit: usize) -> Option<usize> {
     None
 }
 
+/// Claims slab `slab` if it is free. Returns whether it did.
+pub(crate) fn claim_exact<A: Atomic64>(bitmap: &[A], slab: usize) -> bool {
+    let bit = 1u64 << (slab % 64);
+    // Acquire: as for `claim`.
+    bitmap[slab / 64].fetch_or(bit, Ordering::Acquire) & bit == 0
+}
+
 /// Gives slab `slab` back. The caller must own it and not touch its owner-only state afterwards.
 pub(crate) fn release<A: Atomic64>(bitmap: &[A], slab: usize) {
     // Release: our writes to the slab happen-before the next owner's claim.
     bitmap[slab / 64].fetch_and(!(1u64 << (slab % 64)), Ordering::Release);
+}
+
+/// Sets slab `slab`'s bit in `bitmap` (a set of slabs other than the claimed one).
+pub(crate) fn set<A: Atomic64>(bitmap: &[A], slab: usize) {
+    bitmap[slab / 64].fetch_or(1u64 << (slab % 64), Ordering::Relaxed);
+}
+
+/// Clears slab `slab`'s bit in `bitmap`.
+pub(crate) fn clear<A: Atomic64>(bitmap: &[A], slab: usize) {
+    bitmap[slab / 64].fetch_and(!(1u64 << (slab % 64)), Ordering::Relaxed);
+}
+
+/// The highest slab below `limit` whose bit is set in `bitmap` (a snapshot).
+pub(crate) fn highest<A: Atomic64>(bitmap: &[A], limit: usize) -> Option<usize> {
+    (0..limit.div_ceil(64)).rev().find_map(|w| {
+        let valid = if limit - w * 64 >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << (limit - w * 64)) - 1
+        };
+        let bits = bitmap[w].load(Ordering::Relaxed) & valid;
+        (bits != 0).then(|| w * 64 + 63 - bits.leading_zeros() as usize)
+    })
 }
 
 /// Whether slab `slab` is claimed right now (a snapshot).

@@ -25,8 +25,10 @@
 //!   someone calls `Smalloc::trim`.
 //! * A thread that exits leaves its slab with at most [`RETAIN_MIN`] of empty runs, for the next
 //!   thread to claim it (threads come and go in many programs, and each would otherwise fault its
-//!   working set in anew), as long as the slabs nobody owns keep [`RELEASED_BUDGET`] in all; past
-//!   that, an exiting thread gives back all its slab's empty runs.
+//!   working set in anew). The slabs nobody owns keep at most [`RELEASED_BUDGET`] in all: past
+//!   that, the exiting thread cools the highest-numbered of them (new threads claim the lowest
+//!   free slab, so those are the least likely to be claimed soon), its own included, giving all
+//!   their empty runs back.
 //!
 //! Purged runs read as zero and are reused, in bump mode, before runs never used: the heap's
 //! address footprint stays compact.
@@ -277,22 +279,30 @@ impl Slab {
     }
 
     /// Tidies the slab as its owner lets it go: collects the remote frees and purges empty runs
-    /// beyond [`RETAIN_MIN`], or all of them if the slabs nobody owns hold [`RELEASED_BUDGET`]
-    /// already. `released` counts the empty bytes of the slabs nobody owns.
+    /// beyond [`RETAIN_MIN`]. Returns the empty bytes it keeps.
     ///
     /// # Safety
     /// The caller owns the slab.
-    pub(crate) unsafe fn tidy_for_release(self, released: &AtomicU64) {
+    pub(crate) unsafe fn tidy_for_release(self) -> usize {
         // SAFETY: per the caller.
         unsafe {
             self.collect_remote();
             self.purge_down_to(RETAIN_MIN, usize::MAX, u32::MAX, None);
-            let kept = (*self.header()).empty as u64;
-            if released.fetch_add(kept, Ordering::Relaxed) + kept > RELEASED_BUDGET {
-                self.purge_down_to(0, usize::MAX, u32::MAX, None);
-                let left = (*self.header()).empty as u64;
-                uncount_released(released, kept - left);
-            }
+            (*self.header()).empty
+        }
+    }
+
+    /// Gives back every empty run of the slab (one nobody owns, being cooled). Returns the
+    /// empty bytes given back.
+    ///
+    /// # Safety
+    /// The caller owns the slab.
+    pub(crate) unsafe fn cool(self) -> usize {
+        // SAFETY: per the caller.
+        unsafe {
+            let before = (*self.header()).empty;
+            self.purge_down_to(0, usize::MAX, u32::MAX, None);
+            before - (*self.header()).empty
         }
     }
 }

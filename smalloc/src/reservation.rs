@@ -15,6 +15,7 @@ use crate::layout::{
     SHARED_HEADS_OFF, SLABS_LEN, area_offset, shared_links_offset, slot_size, slots_per_area,
 };
 use crate::ownership;
+use crate::purge::{self, RELEASED_BUDGET};
 use crate::slab::Slab;
 
 /// The reservation-wide state.
@@ -32,7 +33,12 @@ pub(crate) struct GlobalMeta {
     pub(crate) shared_threads: AtomicU64,
     /// Empty bytes left in the slabs nobody owns (approximate; see `purge`).
     pub(crate) released_empty: AtomicU64,
+    /// One bit per owned slab that nobody owns and that keeps empty runs for its next owner.
+    pub(crate) warm: [AtomicU64; NUM_SLABS / 64],
 }
+
+/// Most slabs an exiting thread cools to bring the unowned slabs' empty runs under the budget.
+const COOL_MAX: usize = 8;
 
 /// A live reservation, by its base address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +68,76 @@ impl Reservation {
         ownership::claim(&self.global().claimed, OWNED_SLABS)
     }
 
-    /// Gives owned slab `index` back.
+    /// Gives owned slab `index` back, as its owner exits: tidies it, keeps its empty runs warm
+    /// for the next owner, and keeps the empty runs of all the slabs nobody owns within
+    /// [`RELEASED_BUDGET`] by cooling the highest-numbered warm ones (see `purge`).
+    ///
+    /// # Safety
+    /// The caller owns the slab and does not touch it afterwards.
+    pub(crate) unsafe fn release_slab(self, index: usize) {
+        let g = self.global();
+        let s = self.slab(index);
+        // SAFETY: per the caller, until the release below.
+        unsafe {
+            let kept = s.tidy_for_release() as u64;
+            g.released_empty.fetch_add(kept, Ordering::Relaxed);
+            let mut warm = kept > 0;
+            for _ in 0..COOL_MAX {
+                if g.released_empty.load(Ordering::Relaxed) <= RELEASED_BUDGET {
+                    break;
+                }
+                match ownership::highest(&g.warm, OWNED_SLABS) {
+                    Some(j) if j > index || !warm => {
+                        if ownership::claim_exact(&g.claimed, j) {
+                            self.cool(j);
+                            ownership::release(&g.claimed, j);
+                        } else {
+                            // Claimed meanwhile: no longer unowned.
+                            ownership::clear(&g.warm, j);
+                        }
+                    }
+                    // This slab is the highest of the warm ones: it goes.
+                    _ if warm => {
+                        self.cool(index);
+                        warm = false;
+                    }
+                    _ => break,
+                }
+            }
+            ownership::release(&g.claimed, index);
+            // Marked warm only once released: a thread cooling warm slabs claims them first.
+            if warm {
+                ownership::set(&g.warm, index);
+            }
+        }
+    }
+
+    /// Gives back every empty run of slab `index`, and takes it off the warm set.
+    ///
+    /// # Safety
+    /// The caller owns the slab.
+    unsafe fn cool(self, index: usize) {
+        let g = self.global();
+        ownership::clear(&g.warm, index);
+        // SAFETY: per the caller.
+        let cooled = unsafe { self.slab(index).cool() };
+        purge::uncount_released(&g.released_empty, cooled as u64);
+    }
+
+    /// Takes slab `index`, just claimed by a thread or by `trim`, off the warm set and its empty
+    /// runs off the count of the unowned slabs'.
+    ///
+    /// # Safety
+    /// The caller owns the slab.
+    pub(crate) unsafe fn unwarm(self, index: usize) {
+        let g = self.global();
+        ownership::clear(&g.warm, index);
+        // SAFETY: per the caller.
+        let empty = unsafe { (*self.slab(index).header()).empty };
+        purge::uncount_released(&g.released_empty, empty as u64);
+    }
+
+    /// Gives owned slab `index` back (a temporary claim, as `trim`'s).
     pub(crate) fn release(self, index: usize) {
         ownership::release(&self.global().claimed, index)
     }

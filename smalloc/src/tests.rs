@@ -1262,46 +1262,61 @@ fn the_reservation_is_kept_out_of_core_dumps_and_huge_pages() {
 fn released_slabs_keep_a_bounded_amount_resident() {
     let s = instance();
     let r = res(&s);
+    const THREADS: usize = 12;
     // SAFETY: blocks are used within their size and freed with their layout.
     unsafe {
         let p = s.alloc(lay(8, 8)); // main keeps slab 0
-        // Threads one after the other, each leaving 48 MiB of empty runs: each keeps at most
-        // RETAIN_MIN for the next thread, until the unowned slabs hold the budget.
-        let mut kept = vec![];
-        for _ in 0..8 {
-            std::thread::scope(|sc| {
-                sc.spawn(|| {
-                    let l = lay(256, 8);
-                    let blocks: Vec<*mut u8> = (0..200_000).map(|_| s.alloc(l)).collect();
-                    for &p in &blocks {
-                        p.write_bytes(3, 256);
-                    }
-                    for p in blocks {
-                        s.dealloc(p, l);
-                    }
-                    // Another thread holds slab 1 meanwhile, so the next one gets a new slab.
+        // Twelve threads alive together (slabs 1-12), each leaving 50 MiB of empty runs when it
+        // exits: each slab keeps at most RETAIN_MIN for the next thread, and all of them at most
+        // the budget, the highest-numbered ones (the last to be claimed again) cooled first.
+        let barrier = std::sync::Barrier::new(THREADS);
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    sc.spawn(|| {
+                        let l = lay(256, 8);
+                        let blocks: Vec<*mut u8> = (0..200_000).map(|_| s.alloc(l)).collect();
+                        for &p in &blocks {
+                            p.write_bytes(3, 256);
+                        }
+                        for p in blocks {
+                            s.dealloc(p, l);
+                        }
+                        barrier.wait();
+                    })
                 })
-                .join()
-                .unwrap();
-            });
-            let held: Vec<usize> = (1..10).map(|i| (*r.slab(i).header()).empty).collect();
-            kept.push(held);
-            // Keep the slab claimed, as by a thread still running, so that the next thread
-            // takes another one.
-            r.claim();
-        }
-        for held in &kept {
-            assert!(held.iter().all(|&e| e <= RETAIN_MIN), "{held:?}");
-        }
-        let total: usize = kept.last().unwrap().iter().sum();
-        assert!(
-            total as u64 <= RELEASED_BUDGET + RETAIN_MIN as u64,
-            "{total}"
-        );
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        });
+        let held: Vec<usize> = (1..=THREADS).map(|i| (*r.slab(i).header()).empty).collect();
+        assert!(held.iter().all(|&e| e <= RETAIN_MIN), "{held:?}");
+        let total: usize = held.iter().sum();
+        assert!(total as u64 <= RELEASED_BUDGET, "{total}: {held:?}");
         assert!(
             total > 0,
-            "released slabs keep some for the next thread: {kept:?}"
+            "released slabs keep some for the next thread: {held:?}"
         );
+        // Cooled from the top (threads exiting together may race to it, so only roughly): the
+        // lowest slab, the first to be claimed again, stays warm.
+        assert!(held[0] > 0, "{held:?}");
+        assert_eq!(
+            r.global().released_empty.load(Ordering::Relaxed),
+            total as u64
+        );
+        // The next thread takes the lowest free slab, a warm one, off the count.
+        std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let q = s.alloc(lay(256, 8));
+                assert_eq!(my_slab(), Some(1));
+                let count = r.global().released_empty.load(Ordering::Relaxed);
+                assert_eq!(count, (total - held[0]) as u64);
+                s.dealloc(q, lay(256, 8));
+            })
+            .join()
+            .unwrap();
+        });
         s.dealloc(p, lay(8, 8));
     }
 }
