@@ -253,12 +253,14 @@ unsafe extern "C" fn free_slow<const I: bool>(p: *mut c_void) {
 /// `p` must be a live block of smalloc's.
 #[inline(never)]
 unsafe fn free_smalloc(p: *mut c_void) {
-    // SAFETY: errno is this thread's; the block is smalloc's per the caller, and smalloc finds
-    // its size from the address, not from the layout.
+    // SAFETY: errno is this thread's; the block is smalloc's per the caller. smalloc finds the
+    // block's slot from its address; the layout's size only tells it how much of a big block
+    // the program may have written, and C's `free` knows no better than the whole block.
     unsafe {
         let errno = libc::__errno_location();
         let saved = *errno;
-        ALLOC.dealloc(p.cast(), Layout::new::<u8>());
+        let size = ALLOC.usable_size(p.cast()).unwrap_or(1);
+        ALLOC.dealloc(p.cast(), Layout::from_size_align_unchecked(size, 1));
         *errno = saved;
     }
 }

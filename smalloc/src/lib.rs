@@ -395,11 +395,12 @@ impl<F> Smalloc<F> {
     }
 
     /// Frees a block of this instance's slabs that is not in the calling thread's current run of
-    /// its class: to its run (own slab), to a shared list, or as a remote free.
+    /// its class: to its run (own slab), to a shared list, or as a remote free. `size` is the
+    /// size the block was asked for (see `Slab::free_local`).
     ///
     /// # Safety
     /// `p` is a live block at offset `off < SLABS_LEN` of the live reservation `r`.
-    unsafe fn free_slot_slow(&self, r: Reservation, p: usize, off: usize) {
+    unsafe fn free_slot_slow(&self, r: Reservation, p: usize, off: usize, size: usize) {
         let slab = slab_of(off);
         if slab >= OWNED_SLABS {
             // SAFETY: forwarded.
@@ -409,7 +410,7 @@ impl<F> Smalloc<F> {
         // SAFETY: t is ours; a thread owns the slab its state names.
         unsafe {
             if (*t).base == r.base && (*t).slab as usize == slab + 1 {
-                return r.slab(slab).free_local(p);
+                return r.slab(slab).free_local(p, size);
             }
             let dest = r.slab(slab);
             if (*t).base != r.base {
@@ -630,7 +631,9 @@ impl<F: GlobalAlloc> Smalloc<F> {
         let off = (ptr as usize).wrapping_sub(base);
         if off < SLABS_LEN {
             // SAFETY: a live block of our slabs, per the caller.
-            return unsafe { self.free_slot_slow(Reservation { base }, ptr as usize, off) };
+            return unsafe {
+                self.free_slot_slow(Reservation { base }, ptr as usize, off, layout.size())
+            };
         }
         match base {
             // SAFETY: with no reservation every block came from the fallback.

@@ -166,7 +166,8 @@ impl Slab {
 
     /// Purges empty run `idx` of class `sc` together with the empty runs next to it, up to
     /// `max_bytes` (but at least the run), in one system call, and files them as purged. Returns
-    /// the bytes given back (zero if the OS refused, in which case nothing changed).
+    /// the bytes given back, as counted resident (zero if the OS refused, in which case nothing
+    /// changed).
     ///
     /// # Safety
     /// The caller owns the slab; the run is empty.
@@ -191,8 +192,10 @@ impl Slab {
             if !plat::purge(core::ptr::NonNull::new_unchecked(start as *mut u8), len) {
                 return 0;
             }
+            let mut resident = 0;
             for i in lo..=hi {
                 self.empty_remove(sc, i);
+                resident += self.resident(sc, i);
                 let r = self.run(sc, i);
                 (*r).state = PURGED;
                 (*r).free = 0;
@@ -200,9 +203,9 @@ impl Slab {
                 self.purged_push(sc, i);
             }
             let hd = self.header();
-            (*hd).empty -= len;
-            (*hd).purged_total += len as u64;
-            len
+            (*hd).empty -= resident;
+            (*hd).purged_total += resident as u64;
+            resident
         }
     }
 

@@ -80,6 +80,9 @@ pub(crate) fn empty_hot_addr() -> usize {
     EMPTY_HOT.as_ptr().expose_provenance()
 }
 
+/// The unit in which empty runs are counted resident (the smallest page size of the platforms).
+const PAGE: usize = 4096;
+
 // Run states (see the module docs). A fresh run's state is zero: it has never been written.
 pub(crate) const CURRENT: u32 = 1;
 pub(crate) const FULL: u32 = 2;
@@ -103,7 +106,8 @@ pub(crate) struct Run {
     pub(crate) next: u32,
     /// When the run became empty ([`plat::now_ms`]).
     pub(crate) emptied_ms: u32,
-    _pad: u32,
+    /// While the run is empty: the pages of it counted as resident (see [`Slab::free_local`]).
+    pub(crate) resident_pages: u32,
 }
 const _: () = assert!(core::mem::size_of::<Run>() == RUN_META_LEN);
 const _: () = assert!(core::mem::size_of::<HotClass>() == HOT_ENTRY);
@@ -300,7 +304,7 @@ impl Slab {
                 // were freed in: consecutive allocations are neighbours again.
                 let i = (*c).empty_tail - 1;
                 self.empty_remove(sc, i);
-                (*hd).empty -= len;
+                (*hd).empty -= self.resident(sc, i);
                 (*hd).in_use += len;
                 (i, Bump::Dirty)
             } else if let Some(i) = self.purged_pop(sc) {
@@ -357,10 +361,15 @@ impl Slab {
     /// Frees the block at `p`, a block of this slab, as its owner: onto the current run's list if
     /// it belongs to the current run of its class, else onto its own run's.
     ///
+    /// `size` is how many bytes of the block the program asked for, if known (zero if not): a big
+    /// block whose run becomes empty is counted as that many resident bytes rather than its
+    /// whole slot (a slot of whole pages costs only the pages touched), so that the purge policy
+    /// does not give back more than it must.
+    ///
     /// # Safety
     /// The caller owns the slab; `p` is a live block of it, dead from now on.
     #[inline]
-    pub(crate) unsafe fn free_local(self, p: usize) {
+    pub(crate) unsafe fn free_local(self, p: usize, size: usize) {
         let sc = sc_of_addr(p);
         let h = self.hot(sc);
         // SAFETY: the caller owns the slab and the block.
@@ -368,7 +377,7 @@ impl Slab {
             if p.wrapping_sub((*h).run_start) < (*h).run_len {
                 push(h, p);
             } else {
-                self.free_to_run(p);
+                self.free_to_run(p, size);
             }
         }
     }
@@ -377,7 +386,7 @@ impl Slab {
     ///
     /// # Safety
     /// As for [`Slab::free_local`].
-    pub(crate) unsafe fn free_to_run(self, p: usize) {
+    pub(crate) unsafe fn free_to_run(self, p: usize, size: usize) {
         let (sc, idx) = Slab::run_of(p);
         let r = self.run(sc, idx);
         // SAFETY: the caller owns the slab and the block.
@@ -388,7 +397,7 @@ impl Slab {
                 FULL => {
                     (*r).used -= 1;
                     if (*r).used == 0 {
-                        self.became_empty(sc, idx);
+                        self.became_empty(sc, idx, size);
                     } else {
                         (*r).state = PARTIAL;
                         self.partial_push(sc, idx);
@@ -398,7 +407,7 @@ impl Slab {
                     (*r).used -= 1;
                     if (*r).used == 0 {
                         self.partial_remove(sc, idx);
-                        self.became_empty(sc, idx);
+                        self.became_empty(sc, idx, size);
                     }
                 }
                 // A block freed twice, or never handed out: the program's bug. The block is
@@ -410,23 +419,39 @@ impl Slab {
     }
 
     /// Files run `idx` of class `sc`, whose last block was just freed, as empty, and lets the
-    /// purge policy react.
+    /// purge policy react. `size` is the size asked for the block freed last, if known (see
+    /// [`Slab::free_local`]).
     ///
     /// # Safety
     /// The caller owns the slab; the run is in no list.
-    unsafe fn became_empty(self, sc: u32, idx: u32) {
+    unsafe fn became_empty(self, sc: u32, idx: u32, size: usize) {
         let len = 1usize << run_bits(sc);
+        let resident = if slots_per_run(sc) == 1 && size != 0 {
+            size.next_multiple_of(PAGE).min(len)
+        } else {
+            len
+        };
         // SAFETY: the caller owns the slab.
         unsafe {
             let r = self.run(sc, idx);
             (*r).state = EMPTY;
             (*r).emptied_ms = plat::now_ms();
+            (*r).resident_pages = (resident / PAGE) as u32;
             self.empty_push(sc, idx);
             let hd = self.header();
-            (*hd).empty += len;
+            (*hd).empty += resident;
             (*hd).in_use -= len;
             self.maybe_purge(sc, idx);
         }
+    }
+
+    /// The bytes empty run `idx` of class `sc` counts as resident.
+    ///
+    /// # Safety
+    /// The caller owns the slab; the run is empty.
+    pub(crate) unsafe fn resident(self, sc: u32, idx: u32) -> usize {
+        // SAFETY: per the caller.
+        unsafe { (*self.run(sc, idx)).resident_pages as usize * PAGE }
     }
 
     /// Takes every block the inbox and the remote list hold and frees each as the owner. Returns
@@ -438,7 +463,7 @@ impl Slab {
         let taken = self.inbox().take(
             |p| prefetch_for_write(p as usize),
             // SAFETY: the inbox hands over blocks that are ours to free.
-            |p| unsafe { self.free_local(p as usize) },
+            |p| unsafe { self.free_local(p as usize, 0) },
         );
         let mut p = remote::take_all(self.remote_head()) as usize;
         if p == 0 {
@@ -449,7 +474,7 @@ impl Slab {
             // push that published it. Read the link before the free overwrites it.
             unsafe {
                 let next = core::ptr::with_exposed_provenance::<usize>(p).read();
-                self.free_local(p);
+                self.free_local(p, 0);
                 p = next;
             }
         }
