@@ -1320,3 +1320,40 @@ fn released_slabs_keep_a_bounded_amount_resident() {
         s.dealloc(p, lay(8, 8));
     }
 }
+
+#[test]
+fn a_freed_big_block_counts_as_resident_only_what_was_asked_for() {
+    let s = instance();
+    let hd = res(&s).slab(0).header();
+    // SAFETY: blocks are used within their size and freed with their layout.
+    unsafe {
+        let keep = s.alloc(lay(8, 8));
+        // 9 MiB in a 12 MiB slot, whose run spans 16 MiB: 9 MiB count as resident once empty.
+        let size = 9 << 20;
+        let p = s.alloc(lay(size, 8));
+        assert_eq!(s.usable_size(p), Some(12 << 20));
+        p.write_bytes(1, size);
+        let before = (*hd).empty;
+        s.dealloc(p, lay(size, 8));
+        assert_eq!((*hd).empty - before, size);
+        // Reusing the run takes exactly that off again.
+        let q = s.alloc(lay(size, 8));
+        assert_eq!(q, p);
+        assert_eq!((*hd).empty, before);
+        // A block whose size is not known (a remote free, C's free) counts its whole run.
+        std::thread::scope(|sc| {
+            let (q, s) = (q as usize, &s);
+            sc.spawn(move || s.dealloc(q as *mut u8, lay(size, 8)))
+                .join()
+                .unwrap();
+        });
+        // Collected on the owner's next run change: a 64 B block from a fresh run is one.
+        let per_run = slots_per_run(12) as usize;
+        let small: Vec<*mut u8> = (0..per_run + 1).map(|_| s.alloc(lay(64, 8))).collect();
+        assert_eq!((*hd).empty - before, 16 << 20);
+        for b in small {
+            s.dealloc(b, lay(64, 8));
+        }
+        s.dealloc(keep, lay(8, 8));
+    }
+}
