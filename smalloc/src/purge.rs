@@ -17,8 +17,10 @@
 //! * Classes of 64 KiB and more have one slot per run and no current run: their blocks are
 //!   counted on every allocation and free, so that a freed big block is an empty run like any
 //!   other, never held as a current run.
-//! * Empty runs older than [`DECAY_MS`] are purged whatever the amount, checked every
-//!   [`DECAY_EVERY`] run changes at most once per [`DECAY_TICK_MS`].
+//! * Empty runs older than [`DECAY_MS`] are purged down to [`RETAIN_MIN`], checked every
+//!   [`DECAY_EVERY`] run changes at most once per [`DECAY_TICK_MS`]: a slab keeps a bounded
+//!   amount of free memory resident for as long as its owner lives, and gives back the rest
+//!   after a delay or past a limit.
 //! * No step gives back more than [`PURGE_STEP`] bytes (or the one run that just became empty,
 //!   if bigger), so no allocation or free ever pays for a long purge; there is no background
 //!   thread and nothing that runs when a delay expires on its own. An idle thread keeps its empty runs until it calls the allocator again, exits, or
@@ -87,7 +89,8 @@ impl Slab {
         }
     }
 
-    /// Called when a run is taken: now and then, purges the runs that have been empty too long.
+    /// Called when a run is taken: now and then, purges the runs that have been empty too long,
+    /// beyond the bounded amount a slab keeps.
     ///
     /// # Safety
     /// The caller owns the slab.
@@ -104,7 +107,7 @@ impl Slab {
                 return;
             }
             (*hd).last_decay_ms = now;
-            self.purge_down_to(0, PURGE_STEP, DECAY_MS, None);
+            self.purge_down_to(RETAIN_MIN, PURGE_STEP, DECAY_MS, None);
         }
     }
 

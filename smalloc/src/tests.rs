@@ -1357,3 +1357,43 @@ fn a_freed_big_block_counts_as_resident_only_what_was_asked_for() {
         s.dealloc(keep, lay(8, 8));
     }
 }
+
+#[test]
+fn empty_runs_decay_to_the_retained_amount() {
+    let s = instance();
+    let hd = res(&s).slab(0).header();
+    let l = lay(64, 8);
+    // SAFETY: blocks are used within their size and freed with their layout.
+    unsafe {
+        let blocks: Vec<*mut u8> = (0..(40 << 20) / 64).map(|_| s.alloc(l)).collect();
+        for &p in &blocks {
+            p.write_bytes(1, 64);
+        }
+        for p in blocks {
+            s.dealloc(p, l);
+        }
+        let kept = (*hd).empty;
+        assert!(kept > RETAIN_MIN, "{kept}");
+        // Idle for longer than the decay delay, then run changes now and then: the decay runs on
+        // them, a bounded step (PURGE_STEP) at most every DECAY_TICK_MS.
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        let l2 = lay(4096, 8);
+        let per_run = slots_per_run(24) as usize;
+        let start = std::time::Instant::now();
+        let mut more = vec![];
+        while (*hd).empty > RETAIN_MIN {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "{} bytes of empty runs left of {kept}",
+                (*hd).empty
+            );
+            more.extend((0..16 * per_run).map(|_| s.alloc(l2)));
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        // Down to the bounded amount, and no further.
+        assert!((*hd).empty >= RETAIN_MIN - (2 << 20), "{}", (*hd).empty);
+        for p in more {
+            s.dealloc(p, l2);
+        }
+    }
+}
