@@ -640,15 +640,20 @@ pub(crate) unsafe fn take_current(h: *mut HotClass, sc: u32) -> Option<(usize, b
     None
 }
 
-/// Asks the CPU to fetch the cache line at `addr` for writing. Only a hint: it never faults,
-/// whatever `addr` is, and does nothing where the CPU has no such instruction.
+/// Asks the CPU to fetch the cache line at `addr` for writing (`prefetchw`: in exclusive state,
+/// so that the write that follows needs no second trip). Only a hint: it never faults, whatever
+/// `addr` is, and x86 CPUs without the instruction run it as a no-op.
 #[inline(always)]
 fn prefetch_for_write(addr: usize) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it does not access memory in the language's sense and
+    // SAFETY: a prefetch is a hint; it reads no memory in the language's sense, writes none and
     // cannot fault.
     unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(addr as *const i8)
+        core::arch::asm!(
+            "prefetchw [{}]",
+            in(reg) addr,
+            options(nostack, preserves_flags, readonly)
+        )
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = addr;
