@@ -264,6 +264,18 @@ pub(crate) const fn shrink_class(current: u32, needed: u32) -> Option<u32> {
     }
 }
 
+/// `x`, computed into a register before it is used: a code-generation barrier that costs no
+/// instruction (an empty `asm!` block), for an address the fast path uses more than once.
+#[inline(always)]
+pub(crate) fn in_register(mut x: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: an empty assembly block that only claims to change the register.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags))
+    };
+    x
+}
+
 /// Rounds `n` up to a multiple of `align` (a power of two); `None` on overflow.
 #[inline]
 pub(crate) const fn round_up(n: usize, align: usize) -> Option<usize> {

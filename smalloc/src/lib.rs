@@ -656,11 +656,13 @@ impl<F: GlobalAlloc> Smalloc<F> {
     #[inline(always)]
     pub unsafe fn free_fast(&self, ptr: *mut u8) -> bool {
         let p = ptr as usize;
-        let table = slab::empty_hot_addr().wrapping_add(thread::hot_rel());
+        // One register for the table's address, which the check and the push both index (the
+        // compiler otherwise sums the three terms twice, in two ways).
+        let table = layout::in_register(slab::empty_hot_addr().wrapping_add(thread::hot_rel()));
         let h = with_exposed_provenance_mut::<HotClass>(
-            table + sc_of_addr(p) as usize * layout::HOT_ENTRY,
+            table.wrapping_add(sc_of_addr(p) as usize * layout::HOT_ENTRY),
         );
-        // SAFETY: `table` is the thread's slab's table (hot_rel set while it owns one) or the
+        // SAFETY: the table is the thread's slab's (hot_rel set while it owns one) or the
         // always-empty one; the entry exists for every class position. A block inside the
         // current run is ours to link.
         unsafe {
