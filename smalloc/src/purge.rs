@@ -17,6 +17,8 @@
 //! * Classes of 64 KiB and more have one slot per run and no current run: their blocks are
 //!   counted on every allocation and free, so that a freed big block is an empty run like any
 //!   other, never held as a current run.
+//! * Oldest first, except that a class's only empty run is kept as that class's spare, up to
+//!   [`SPARE_BUDGET`] of spares in all.
 //! * Empty runs older than [`DECAY_MS`] are purged down to [`RETAIN_MIN`], checked every
 //!   [`DECAY_EVERY`] run changes at most once per [`DECAY_TICK_MS`]: a slab keeps a bounded
 //!   amount of free memory resident for as long as its owner lives, and gives back the rest
@@ -47,6 +49,8 @@ pub(crate) const RETAIN_SHARE: usize = 4;
 /// The run that just became empty is not purged at once if it is at most this big (glibc's line
 /// between its heap and direct mappings).
 pub(crate) const SPARE_MAX: usize = 32 << 20;
+/// Most resident bytes of the spares a slab keeps, one empty run per class (see `oldest_empty`).
+pub(crate) const SPARE_BUDGET: usize = 16 << 20;
 /// Empty bytes all the slabs that nobody owns may keep together.
 pub(crate) const RELEASED_BUDGET: u64 = 128 << 20;
 /// Empty runs older than this are purged (on the owner's next check).
@@ -84,7 +88,7 @@ impl Slab {
                 let len = 1usize << run_bits(sc);
                 let spare = (len <= SPARE_MAX).then_some((sc, idx));
                 // At least as much as just became empty, so that purging keeps pace.
-                self.purge_down_to(limit, PURGE_STEP.max(len), u32::MAX, spare);
+                self.purge_down_to(limit, PURGE_STEP.max(len), u32::MAX, spare, true);
             }
         }
     }
@@ -107,13 +111,14 @@ impl Slab {
                 return;
             }
             (*hd).last_decay_ms = now;
-            self.purge_down_to(RETAIN_MIN, PURGE_STEP, DECAY_MS, None);
+            self.purge_down_to(RETAIN_MIN, PURGE_STEP, DECAY_MS, None, true);
         }
     }
 
     /// Purges empty runs, oldest first, until at most `target` empty bytes remain, about
     /// `budget` bytes were given back, the oldest empty run is `spare`, or (when `min_age_ms` is
-    /// not `u32::MAX`) it is younger than `min_age_ms`. Returns the bytes given back.
+    /// not `u32::MAX`) it is younger than `min_age_ms`. With `class_spares`, each class's spare
+    /// is passed over (see `oldest_empty`). Returns the bytes given back.
     ///
     /// # Safety
     /// The caller owns the slab.
@@ -123,13 +128,14 @@ impl Slab {
         budget: usize,
         min_age_ms: u32,
         spare: Option<(u32, u32)>,
+        class_spares: bool,
     ) -> usize {
         let mut purged = 0;
         let now = plat::now_ms();
         // SAFETY: per the caller.
         unsafe {
             while purged < budget && (*self.header()).empty > target {
-                let Some((sc, idx, age)) = self.oldest_empty(now) else {
+                let Some((sc, idx, age)) = self.oldest_empty(now, class_spares) else {
                     break;
                 };
                 if (min_age_ms != u32::MAX && age < min_age_ms) || Some((sc, idx)) == spare {
@@ -146,22 +152,35 @@ impl Slab {
         purged
     }
 
-    /// The empty run that became empty first, over all classes, with its age.
+    /// The empty run that became empty first, over all classes, with its age. With `spares`, a
+    /// class's only empty run is passed over, as that class's spare, while the spares passed over
+    /// come to at most [`SPARE_BUDGET`]: a program that goes back and forth between phases keeps
+    /// one run ready in each class it uses, whatever the other phases freed since.
     ///
     /// # Safety
     /// The caller owns the slab.
-    unsafe fn oldest_empty(self, now: u32) -> Option<(u32, u32, u32)> {
+    unsafe fn oldest_empty(self, now: u32, spares: bool) -> Option<(u32, u32, u32)> {
         let mut best: Option<(u32, u32, u32)> = None;
+        let mut spared = 0;
         for sc in (MIN_SC..=MAX_SC).filter(|&c| slot_size(c) != 0) {
-            // SAFETY: per the caller.
-            let head = unsafe { (*self.class(sc)).empty_head };
-            if head == 0 {
-                continue;
-            }
             // SAFETY: per the caller; the head is a run of the class.
-            let age = now.wrapping_sub(unsafe { (*self.run(sc, head - 1)).emptied_ms });
-            if best.is_none_or(|b| age > b.2) {
-                best = Some((sc, head - 1, age));
+            unsafe {
+                let c = self.class(sc);
+                let head = (*c).empty_head;
+                if head == 0 {
+                    continue;
+                }
+                if spares && (*c).empty_runs == 1 {
+                    let resident = self.resident(sc, head - 1);
+                    if spared + resident <= SPARE_BUDGET {
+                        spared += resident;
+                        continue;
+                    }
+                }
+                let age = now.wrapping_sub((*self.run(sc, head - 1)).emptied_ms);
+                if best.is_none_or(|b| age > b.2) {
+                    best = Some((sc, head - 1, age));
+                }
             }
         }
         best
@@ -280,7 +299,7 @@ impl Slab {
             for sc in (MIN_SC..=MAX_SC).filter(|&c| slot_size(c) != 0) {
                 purged += self.purge_current_if_free(sc);
             }
-            purged + self.purge_down_to(0, usize::MAX, u32::MAX, None)
+            purged + self.purge_down_to(0, usize::MAX, u32::MAX, None, false)
         }
     }
 
@@ -293,7 +312,7 @@ impl Slab {
         // SAFETY: per the caller.
         unsafe {
             self.collect_remote();
-            self.purge_down_to(RETAIN_MIN, usize::MAX, u32::MAX, None);
+            self.purge_down_to(RETAIN_MIN, usize::MAX, u32::MAX, None, true);
             (*self.header()).empty
         }
     }
@@ -307,7 +326,7 @@ impl Slab {
         // SAFETY: per the caller.
         unsafe {
             let before = (*self.header()).empty;
-            self.purge_down_to(0, usize::MAX, u32::MAX, None);
+            self.purge_down_to(0, usize::MAX, u32::MAX, None, false);
             before - (*self.header()).empty
         }
     }
