@@ -1398,3 +1398,37 @@ fn empty_runs_decay_to_the_retained_amount() {
         }
     }
 }
+
+#[test]
+fn each_class_keeps_a_spare_run_through_other_phases() {
+    let s = instance();
+    // SAFETY: blocks are used within their size and freed with their layout.
+    unsafe {
+        let keep = s.alloc(lay(8, 8));
+        // Phase 1: one big block, freed: its run is the only empty run of its class.
+        let big = lay(6 << 20, 8);
+        let p = s.alloc(big);
+        p.write_bytes(1, 6 << 20);
+        s.dealloc(p, big);
+        assert_eq!(run_state(&s, p), EMPTY);
+        // Phase 2: 64 MiB of small blocks, freed: far past the retained amount, so the oldest
+        // empty runs are purged, but not the big class's spare.
+        let l = lay(64, 8);
+        let blocks: Vec<*mut u8> = (0..(64 << 20) / 64).map(|_| s.alloc(l)).collect();
+        for &b in &blocks {
+            b.write_bytes(2, 64);
+        }
+        for &b in &blocks {
+            s.dealloc(b, l);
+        }
+        assert_eq!(run_state(&s, blocks[0]), PURGED);
+        assert_eq!(run_state(&s, p), EMPTY, "the big class's spare was purged");
+        // Back to phase 1: the spare serves, without a page fault.
+        assert_eq!(s.alloc(big), p);
+        // trim gives spares back too.
+        s.dealloc(p, big);
+        s.trim();
+        assert_eq!(run_state(&s, p), PURGED);
+        s.dealloc(keep, lay(8, 8));
+    }
+}
