@@ -569,17 +569,7 @@ pub fn json(r: &Results) -> Value {
             let Some(s) = r.latency_stats(a, k) else {
                 continue;
             };
-            let n = PERCENTILES.len();
-            let samples: Vec<f64> = r.latency[a]
-                .iter()
-                .map(|l| {
-                    if k < n {
-                        l.alloc_ns[k]
-                    } else {
-                        l.free_ns[k - n]
-                    }
-                })
-                .collect();
+            let samples = r.latency_samples(a, k).unwrap_or_default();
             per.insert(
                 label.replace(' ', "_"),
                 json!({

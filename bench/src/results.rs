@@ -179,20 +179,26 @@ impl Results {
     /// Statistics over the rounds of latency figure `k` of allocator `a`, ns: `k` below
     /// `PERCENTILES.len()` are the alloc [`PERCENTILES`], the next ones the free ones.
     pub fn latency_stats(&self, a: usize, k: usize) -> Option<Stats> {
+        Stats::of(&self.latency_samples(a, k)?)
+    }
+
+    /// The per-round readings of latency figure `k` of allocator `a`, ns (see
+    /// [`Self::latency_stats`] for `k`).
+    pub fn latency_samples(&self, a: usize, k: usize) -> Option<Vec<f64>> {
         let n = PERCENTILES.len();
-        let v: Vec<f64> = self
-            .latency
-            .get(a)?
-            .iter()
-            .map(|l| {
-                if k < n {
-                    l.alloc_ns[k]
-                } else {
-                    l.free_ns[k - n]
-                }
-            })
-            .collect();
-        Stats::of(&v)
+        Some(
+            self.latency
+                .get(a)?
+                .iter()
+                .map(|l| {
+                    if k < n {
+                        l.alloc_ns[k]
+                    } else {
+                        l.free_ns[k - n]
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Statistics of the clock overhead measured with every latency reading, ns, over all
