@@ -32,6 +32,8 @@ impl Blocks {
             data: core::array::from_fn(|_| UnsafeCell::new(0)),
         }
     }
+    // SAFETY (these four): loom's cell checks the access itself; the models give each word one
+    // writer at a time, and loom fails the model if they do not.
     fn set_link(&self, b: u64, next: u64) {
         self.link[b as usize].with_mut(|p| unsafe { *p = next });
     }
@@ -206,6 +208,8 @@ fn a_slab_passes_whole_from_one_owner_to_the_next() {
                     loop {
                         if let Some(s) = ownership::claim(&*bitmap, 1) {
                             assert_eq!(s, 0);
+                            // SAFETY: the claimed slab's state is this thread's alone; loom
+                            // reports a racing access.
                             state.with_mut(|p| unsafe { *p += 1 });
                             ownership::release(&*bitmap, s);
                             return;
@@ -218,6 +222,7 @@ fn a_slab_passes_whole_from_one_owner_to_the_next() {
         for o in owners {
             o.join().unwrap();
         }
+        // SAFETY: both owners have been joined.
         assert_eq!(state.with(|p| unsafe { *p }), 2);
         assert_eq!(bitmap[0].load(Ordering::Relaxed), 0);
     });
