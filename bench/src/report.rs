@@ -114,31 +114,14 @@ pub fn text(r: &Results) -> String {
             continue;
         }
         let _ = writeln!(out, "\n## {}: {}\n", w.name(), w.description());
-        let mut header = vec!["case".to_string()];
-        header.extend(r.allocators.iter().map(|a| a.name().to_string()));
-        let rows: Vec<Vec<String>> = cs
-            .iter()
-            .map(|&c| {
-                let mut row = vec![case_label(r, c)];
-                row.extend((0..r.allocators.len()).map(|a| cell(r.stats(c, a))));
-                row
-            })
-            .collect();
-        out.push_str(&table(&header, &rows));
-        if r.peers().next().is_some() {
-            out.push('\n');
-            let mut header = vec!["smalloc vs".to_string()];
-            header.extend(r.peers().map(|(_, a)| a.name().to_string()));
-            let rows: Vec<Vec<String>> = cs
-                .iter()
-                .map(|&c| {
-                    let mut row = vec![case_label(r, c)];
-                    row.extend(r.peers().map(|(a, _)| ratio(r.ratio(c, a))));
-                    row
-                })
-                .collect();
-            out.push_str(&table(&header, &rows));
-        }
+        let labels: Vec<String> = cs.iter().map(|&c| case_label(r, c)).collect();
+        out.push_str(&figure_tables(
+            r,
+            "case",
+            &labels,
+            |k, a| r.stats(cs[k], a),
+            |k, a| r.ratio(cs[k], a),
+        ));
     }
     if !r.latency.is_empty() {
         out.push_str(&latency_text(r));
@@ -182,19 +165,37 @@ fn latency_text(r: &Results) -> String {
         cell(r.clock_overhead()),
         crate::clock::OVERHEAD_PAIRS,
     );
-    let labels = latency_labels();
-    let mut header = vec!["call".to_string()];
+    out.push_str(&figure_tables(
+        r,
+        "call",
+        &latency_labels(),
+        |k, a| r.latency_stats(a, k),
+        |k, a| r.latency_ratio(a, k),
+    ));
+    out
+}
+
+/// A table with one row per label and one column per allocator (`value(row, allocator)`), then,
+/// when there are peers, the table of the smalloc / peer ratios (`ratio_of(row, peer)`).
+fn figure_tables(
+    r: &Results,
+    first: &str,
+    labels: &[String],
+    value: impl Fn(usize, usize) -> Option<Stats>,
+    ratio_of: impl Fn(usize, usize) -> Option<f64>,
+) -> String {
+    let mut header = vec![first.to_string()];
     header.extend(r.allocators.iter().map(|a| a.name().to_string()));
     let rows: Vec<Vec<String>> = labels
         .iter()
         .enumerate()
         .map(|(k, label)| {
             let mut row = vec![label.clone()];
-            row.extend((0..r.allocators.len()).map(|a| cell(r.latency_stats(a, k))));
+            row.extend((0..r.allocators.len()).map(|a| cell(value(k, a))));
             row
         })
         .collect();
-    out.push_str(&table(&header, &rows));
+    let mut out = table(&header, &rows);
     if r.peers().next().is_some() {
         out.push('\n');
         let mut header = vec!["smalloc vs".to_string()];
@@ -204,7 +205,7 @@ fn latency_text(r: &Results) -> String {
             .enumerate()
             .map(|(k, label)| {
                 let mut row = vec![label.clone()];
-                row.extend(r.peers().map(|(a, _)| ratio(r.latency_ratio(a, k))));
+                row.extend(r.peers().map(|(a, _)| ratio(ratio_of(k, a))));
                 row
             })
             .collect();
