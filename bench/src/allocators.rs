@@ -224,8 +224,7 @@ macro_rules! with_allocator {
 /// would quietly hand every request to the system allocator and the report would compare glibc
 /// with itself. Returns an error message in that case.
 pub fn check_smalloc_reserved() -> Result<(), String> {
-    // SAFETY: init is sound to call any number of times from any thread.
-    unsafe { SMALLOC.init() };
+    SMALLOC.init();
     if SMALLOC.is_reserved() {
         Ok(())
     } else {

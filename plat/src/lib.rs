@@ -10,6 +10,8 @@
 //! * [`no_huge_pages`]: keep transparent huge pages from inflating sparsely touched ranges;
 //! * [`thread_exit_key`], [`arm_thread_exit`]: run a function when a thread exits;
 //! * [`now_ms`]: a cheap monotonic clock for decay decisions;
+//! * [`resident`]: how much of a range is in memory, for statistics;
+//! * [`env_flag`], [`write_stderr`]: what printing statistics at exit takes;
 //! * [`page_size`].
 //!
 //! Every function here is a thin wrapper over one system call. None of them allocates, locks,
@@ -252,6 +254,79 @@ pub fn now_ms() -> u32 {
         .wrapping_add(ts.tv_nsec as u64 / 1_000_000) as u32
 }
 
+/// Bytes of `[ptr, ptr + len)` resident in memory, counted page by page with `mincore`; pages
+/// outside any mapping count as not resident. Costs one system call per 16 MiB (of 4 KiB pages)
+/// and allocates nothing.
+///
+/// # Safety
+/// `ptr` must be page-aligned. Nothing in the range is read.
+pub unsafe fn resident(ptr: NonNull<u8>, len: usize) -> usize {
+    let page = page_size();
+    let mut vec = [0u8; 4096];
+    let mut total = 0;
+    let mut at = ptr.as_ptr();
+    let end = (at as usize).saturating_add(len);
+    while (at as usize) < end {
+        let pages = ((end - at as usize).div_ceil(page)).min(vec.len());
+        // SAFETY: mincore writes one byte per page of the range into vec, which has room for
+        // `pages`; it reads no memory of the range. It may set errno, which is kept.
+        let ok = unsafe {
+            let errno = errno_location();
+            let saved = *errno;
+            let rc = libc::mincore(at.cast(), pages * page, vec.as_mut_ptr().cast());
+            *errno = saved;
+            rc == 0
+        };
+        if ok {
+            total += vec[..pages].iter().filter(|&&b| b & 1 != 0).count() * page;
+        }
+        at = at.wrapping_add(pages * page);
+    }
+    total
+}
+
+/// Whether environment variable `name` is set to something other than empty or `0`. Reads the
+/// environment in place (`getenv`): allocates nothing.
+pub fn env_flag(name: &core::ffi::CStr) -> bool {
+    // SAFETY: name is NUL-terminated; getenv returns null or a NUL-terminated string that stays
+    // valid until the environment changes, and it is read at once.
+    unsafe {
+        let v = libc::getenv(name.as_ptr());
+        !v.is_null() && *v != 0 && !(*v == b'0' as libc::c_char && *v.add(1) == 0)
+    }
+}
+
+/// Writes `bytes` to standard error, unbuffered, retrying short writes; errors are ignored.
+/// Allocates nothing and keeps `errno`.
+pub fn write_stderr(mut bytes: &[u8]) {
+    // SAFETY: errno is this thread's.
+    let saved = unsafe { *errno_location() };
+    while !bytes.is_empty() {
+        // SAFETY: writes from a live slice.
+        let n = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+        if n <= 0 {
+            // SAFETY: errno is this thread's.
+            if n < 0 && unsafe { *errno_location() } == libc::EINTR {
+                continue;
+            }
+            break;
+        }
+        bytes = &bytes[n as usize..];
+    }
+    // SAFETY: as above.
+    unsafe { *errno_location() = saved };
+}
+
+/// This thread's `errno`.
+fn errno_location() -> *mut libc::c_int {
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: returns this thread's errno, always valid.
+    return unsafe { libc::__error() };
+    #[cfg(not(target_vendor = "apple"))]
+    // SAFETY: returns this thread's errno, always valid.
+    return unsafe { libc::__errno_location() };
+}
+
 /// The size of a virtual-memory page, in bytes (4096 on x86_64 Linux, 16384 on Apple Silicon).
 pub fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions; it only reads a system constant.
@@ -262,6 +337,26 @@ pub fn page_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resident_counts_touched_pages_only() {
+        let page = page_size();
+        let p = reserve(64 * page).unwrap();
+        // SAFETY: the reservation is ours; pages 3, 4 and 40 are written.
+        unsafe {
+            assert_eq!(resident(p, 64 * page), 0);
+            for i in [3, 4, 40] {
+                p.as_ptr().add(i * page).write(1);
+            }
+            assert_eq!(resident(p, 64 * page), 3 * page);
+            assert_eq!(resident(p, 4 * page), page);
+            assert!(purge(p, 64 * page));
+            assert_eq!(resident(p, 64 * page), 0);
+            assert!(unmap(p, 64 * page));
+            // Unmapped now: counts as nothing.
+            assert_eq!(resident(p, 64 * page), 0);
+        }
+    }
 
     #[test]
     fn reserve_touch_purge_unmap() {

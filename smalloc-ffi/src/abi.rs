@@ -46,6 +46,25 @@ fn set_errno(e: c_int) {
     unsafe { *libc::__errno_location() = e };
 }
 
+/// This thread's `errno`.
+fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Runs `f`, then puts `errno` back as it was, unless `f` failed (returned null) and so set it.
+/// The slow paths make system calls (the reservation, mappings, purges, reading the memory map)
+/// whose failures set `errno` even when the call as a whole succeeds.
+#[inline(always)]
+fn keeping_errno(f: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let saved = errno();
+    let p = f();
+    if !p.is_null() {
+        set_errno(saved);
+    }
+    p
+}
+
 /// A block of at least `size` bytes aligned to `align` (a power of two), zeroed if `ZERO`; null
 /// with `ENOMEM` if that cannot be had. `size` 0 is served as 1, so every call gets its own
 /// block.
@@ -73,22 +92,24 @@ extern "C" fn alloc_slow<const ZERO: bool, const INTERPOSED: bool>(
     size: usize,
     align: usize,
 ) -> *mut c_void {
-    if !ALLOC.is_reserved() {
-        start::<INTERPOSED>();
-    }
-    // Layout checks that size, rounded up to align, fits isize: glibc's PTRDIFF_MAX limit.
-    let Ok(layout) = Layout::from_size_align(size.max(1), align.max(MIN_ALIGN)) else {
-        return enomem();
-    };
-    // SAFETY: the layout has a non-zero size.
-    let p = unsafe {
-        if ZERO {
-            ALLOC.alloc_zeroed(layout)
-        } else {
-            ALLOC.alloc(layout)
+    keeping_errno(|| {
+        if !ALLOC.is_reserved() {
+            start::<INTERPOSED>();
         }
-    };
-    if p.is_null() { enomem() } else { p.cast() }
+        // Layout checks that size, rounded up to align, fits isize: glibc's PTRDIFF_MAX limit.
+        let Ok(layout) = Layout::from_size_align(size.max(1), align.max(MIN_ALIGN)) else {
+            return enomem();
+        };
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe {
+            if ZERO {
+                ALLOC.alloc_zeroed(layout)
+            } else {
+                ALLOC.alloc(layout)
+            }
+        };
+        if p.is_null() { enomem() } else { p.cast() }
+    })
 }
 
 /// The alignment `memalign` really uses for a requested one, as glibc does: a power of two at
@@ -229,56 +250,25 @@ pub(crate) unsafe fn free<const I: bool>(p: *mut c_void) {
 #[cold]
 #[inline(never)]
 unsafe extern "C" fn free_slow<const I: bool>(p: *mut c_void) {
-    if ALLOC
-        .slab_range()
-        .is_some_and(|slabs| slabs.contains(&(p as usize)))
-    {
-        // SAFETY: a live slot of smalloc's.
-        unsafe { free_smalloc(p) };
-        return;
-    }
+    // Freeing makes system calls (unmapping, purging) and sorting the pointer may read the memory
+    // map: errno must come out as it went in.
+    let saved = errno();
     match origin::<I>(p) {
-        // SAFETY: a live block of smalloc's (a direct mapping).
-        Origin::Smalloc => unsafe { free_smalloc(p) },
+        // SAFETY: a live block of smalloc's. smalloc finds the block's slot from its address;
+        // the layout's size only tells it how much of a big block the program may have written,
+        // and C's `free` knows no better than the whole block.
+        Origin::Smalloc => unsafe {
+            let size = ALLOC.usable_size(p.cast()).unwrap_or(1);
+            ALLOC.dealloc(p.cast(), Layout::from_size_align_unchecked(size, 1));
+        },
+        // SAFETY: glibc's live block holding a fallback block.
+        Origin::Fallback(raw) => unsafe { glibc::free(raw) },
         // The loader's startup blocks are never given back (the loader does not either).
         Origin::Loader => {}
         // SAFETY: a live glibc block.
-        Origin::Libc => unsafe { free_glibc(p) },
+        Origin::Libc => unsafe { glibc::free(p) },
     }
-}
-
-/// Gives a block back to smalloc, keeping `errno` (freeing big blocks makes system calls).
-///
-/// # Safety
-/// `p` must be a live block of smalloc's.
-#[inline(never)]
-unsafe fn free_smalloc(p: *mut c_void) {
-    // SAFETY: errno is this thread's; the block is smalloc's per the caller. smalloc finds the
-    // block's slot from its address; the layout's size only tells it how much of a big block
-    // the program may have written, and C's `free` knows no better than the whole block.
-    unsafe {
-        let errno = libc::__errno_location();
-        let saved = *errno;
-        let size = ALLOC.usable_size(p.cast()).unwrap_or(1);
-        ALLOC.dealloc(p.cast(), Layout::from_size_align_unchecked(size, 1));
-        *errno = saved;
-    }
-}
-
-/// Gives a block back to glibc, keeping `errno`.
-///
-/// # Safety
-/// `p` must be a live glibc block.
-#[cold]
-#[inline(never)]
-unsafe fn free_glibc(p: *mut c_void) {
-    // SAFETY: as for free_smalloc.
-    unsafe {
-        let errno = libc::__errno_location();
-        let saved = *errno;
-        glibc::free(p);
-        *errno = saved;
-    }
+    set_errno(saved);
 }
 
 /// `realloc`.
@@ -297,30 +287,33 @@ pub(crate) unsafe fn realloc<const I: bool>(p: *mut c_void, size: usize) -> *mut
         unsafe { free::<I>(p) };
         return ptr::null_mut();
     }
-    match origin::<I>(p) {
-        Origin::Smalloc => {
+    keeping_errno(|| {
+        let old = match origin::<I>(p) {
             // SAFETY: a live smalloc block.
-            let Some(old) = (unsafe { ALLOC.usable_size(p.cast()) }) else {
-                return enomem();
-            };
-            // The core copies `layout.size()` bytes when it moves a block: the whole old block,
-            // as the program may have used all of it.
-            let (Ok(layout), Ok(_)) = (
-                Layout::from_size_align(old, MIN_ALIGN),
-                Layout::from_size_align(size, MIN_ALIGN),
-            ) else {
-                return enomem();
-            };
-            // SAFETY: a live smalloc block of `old` usable bytes; size is non-zero and, rounded
-            // up to the alignment, fits isize.
-            let q = unsafe { ALLOC.realloc(p.cast(), layout, size) };
-            if q.is_null() { enomem() } else { q.cast() }
-        }
-        // The size of a loader block is unknown, so it cannot be moved; it stays valid.
-        Origin::Loader => enomem(),
-        // SAFETY: a live glibc block; glibc sets errno itself.
-        Origin::Libc => unsafe { glibc::realloc(p, size) },
-    }
+            Origin::Smalloc => unsafe { ALLOC.usable_size(p.cast()) },
+            // SAFETY: glibc's live block holding a fallback block.
+            Origin::Fallback(raw) => Some(unsafe { glibc::fallback_usable_size(p, raw) }),
+            // The size of a loader block is unknown, so it cannot be moved; it stays valid.
+            Origin::Loader => return enomem(),
+            // SAFETY: a live glibc block; glibc sets errno itself.
+            Origin::Libc => return unsafe { glibc::realloc(p, size) },
+        };
+        let Some(old) = old else {
+            return enomem();
+        };
+        // The core copies `layout.size()` bytes when it moves a block: the whole old block, as
+        // the program may have used all of it.
+        let (Ok(layout), Ok(_)) = (
+            Layout::from_size_align(old, MIN_ALIGN),
+            Layout::from_size_align(size, MIN_ALIGN),
+        ) else {
+            return enomem();
+        };
+        // SAFETY: a live block of smalloc's (or of its fallback) of `old` usable bytes; size is
+        // non-zero and, rounded up to the alignment, fits isize.
+        let q = unsafe { ALLOC.realloc(p.cast(), layout, size) };
+        if q.is_null() { enomem() } else { q.cast() }
+    })
 }
 
 /// `reallocarray`.
@@ -349,13 +342,18 @@ pub(crate) unsafe fn malloc_usable_size<const I: bool>(p: *mut c_void) -> usize 
     if p.is_null() {
         return 0;
     }
-    match origin::<I>(p) {
+    let saved = errno();
+    let n = match origin::<I>(p) {
         // SAFETY: a live smalloc block.
         Origin::Smalloc => unsafe { ALLOC.usable_size(p.cast()) }.unwrap_or(0),
+        // SAFETY: glibc's live block holding a fallback block.
+        Origin::Fallback(raw) => unsafe { glibc::fallback_usable_size(p, raw) },
         Origin::Loader => 0,
         // SAFETY: a live glibc block.
         Origin::Libc => unsafe { glibc::usable_size(p) },
-    }
+    };
+    set_errno(saved);
+    n
 }
 
 /// Declares the exported `smalloc_` functions, each a thin wrapper over the implementation above
@@ -424,4 +422,44 @@ pub unsafe extern "C" fn smalloc_free_aligned_sized(p: *mut c_void, align: usize
     let _ = (align, size);
     // SAFETY: forwarded from the caller.
     unsafe { free::<false>(p) }
+}
+
+/// `malloc_trim`: gives free memory back to the OS now; 1 if anything was released, else 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn smalloc_malloc_trim(pad: usize) -> c_int {
+    crate::extras::malloc_trim::<false>(pad)
+}
+
+/// `mallinfo2`: smalloc's figures in glibc's structure (see the crate docs for the fields).
+#[unsafe(no_mangle)]
+pub extern "C" fn smalloc_mallinfo2() -> libc::mallinfo2 {
+    crate::extras::mallinfo2::<false>()
+}
+
+/// `mallinfo`: as `smalloc_mallinfo2`, in `int` fields (clamped to `INT_MAX`).
+#[unsafe(no_mangle)]
+pub extern "C" fn smalloc_mallinfo() -> libc::mallinfo {
+    crate::extras::mallinfo::<false>()
+}
+
+/// `malloc_stats`: a summary of smalloc's figures on standard error.
+#[unsafe(no_mangle)]
+pub extern "C" fn smalloc_malloc_stats() {
+    crate::extras::malloc_stats::<false>()
+}
+
+/// `mallopt`: smalloc honours no option and returns 0 (glibc's answer in fallback mode).
+#[unsafe(no_mangle)]
+pub extern "C" fn smalloc_mallopt(param: c_int, value: c_int) -> c_int {
+    crate::extras::mallopt::<false>(param, value)
+}
+
+/// `malloc_info`: smalloc's figures as XML on `fp`; `options` must be 0.
+///
+/// # Safety
+/// `fp` must be an open `FILE *` stream.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn smalloc_malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe { crate::extras::malloc_info::<false>(options, fp) }
 }

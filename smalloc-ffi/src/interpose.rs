@@ -74,3 +74,43 @@ pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, align: usize, size: 
     // SAFETY: forwarded from the caller.
     unsafe { abi::free::<true>(p) }
 }
+
+/// glibc's `malloc_trim`, served by smalloc (see `smalloc_malloc_trim`).
+#[unsafe(no_mangle)]
+pub extern "C" fn malloc_trim(pad: usize) -> c_int {
+    crate::extras::malloc_trim::<true>(pad)
+}
+
+/// glibc's `mallinfo2`, served by smalloc (see `smalloc_mallinfo2`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mallinfo2() -> libc::mallinfo2 {
+    crate::extras::mallinfo2::<true>()
+}
+
+/// glibc's `mallinfo`, served by smalloc (see `smalloc_mallinfo`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mallinfo() -> libc::mallinfo {
+    crate::extras::mallinfo::<true>()
+}
+
+/// glibc's `malloc_stats`, served by smalloc (see `smalloc_malloc_stats`).
+#[unsafe(no_mangle)]
+pub extern "C" fn malloc_stats() {
+    crate::extras::malloc_stats::<true>()
+}
+
+/// glibc's `mallopt`, served by smalloc (see `smalloc_mallopt`).
+#[unsafe(no_mangle)]
+pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+    crate::extras::mallopt::<true>(param, value)
+}
+
+/// glibc's `malloc_info`, served by smalloc (see `smalloc_malloc_info`).
+///
+/// # Safety
+/// `fp` must be an open `FILE *` stream.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe { crate::extras::malloc_info::<true>(options, fp) }
+}

@@ -1,23 +1,32 @@
 //! Which allocator a pointer came from (see the crate docs for the order of the tests).
 //!
-//! The regions mapped before smalloc's first use are read once, from `/proc/self/maps`, with raw
-//! system calls into a stack buffer: no allocation, no lock, nothing that could call back into
-//! `malloc`. They are recorded only when that first use comes through the standard names
-//! (`malloc`, `free`, ...), that is when this library is the process's allocator: only then can
-//! the loader's blocks reach it, and only then is first use early enough that those regions hold
-//! nothing but the loader's data (a library opened late would see glibc's own mappings among
-//! them).
+//! smalloc's own blocks are recognized by facts that stay true for the block's whole life: its
+//! address range (slots), its registry (direct mappings), a header it wrote (fallback blocks).
+//! Only what is none of those is foreign, and of the foreign blocks, the dynamic loader's are
+//! told apart from glibc's by the regions where the loader's start-up allocator puts them.
+//!
+//! Those regions are read from `/proc/self/maps`, once, with raw system calls into a stack
+//! buffer (no allocation, no lock, nothing that could call back into `malloc`), at the earlier of
+//! the library's constructor and its first call through a standard name, and only when this
+//! library is the process's allocator (only then can the loader's blocks reach it). At that time
+//! no code of the program has run yet, so the anonymous mappings of the time are the loader's
+//! arenas, the libraries' zero-filled data and the initial thread's TLS, all of which stay mapped
+//! to the end of the process: a region recorded then never holds anybody else's blocks later.
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::ALLOC;
+use crate::glibc;
 
 /// Where a block came from, and so who must free, resize or measure it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
-    /// smalloc: a slot, or a direct mapping with smalloc's header before it.
+    /// smalloc: a slot, or one of its direct mappings.
     Smalloc,
+    /// smalloc's fallback (the reservation was refused): a block inside glibc's block `raw`,
+    /// after smalloc's header.
+    Fallback(*mut c_void),
     /// The dynamic loader's startup allocator: never freed, never resized.
     Loader,
     /// glibc's malloc.
@@ -36,46 +45,42 @@ pub(crate) fn origin<const INTERPOSED: bool>(p: *mut c_void) -> Origin {
     {
         return Origin::Smalloc;
     }
-    outside_slabs::<INTERPOSED>(p as usize)
+    outside_slabs::<INTERPOSED>(p)
 }
 
 /// [`origin`] for pointers outside the slabs: rare, so kept out of line.
 #[cold]
 #[inline(never)]
-fn outside_slabs<const INTERPOSED: bool>(addr: usize) -> Origin {
+fn outside_slabs<const INTERPOSED: bool>(p: *mut c_void) -> Origin {
     start::<INTERPOSED>();
-    if in_startup_region(addr) {
+    if ALLOC.owns(p.cast()) {
+        return Origin::Smalloc;
+    }
+    let foreign = |addr: usize| {
+        if in_startup_region(addr) {
+            Origin::Loader
+        } else {
+            Origin::Libc
+        }
+    };
+    if ALLOC.is_reserved() {
+        // No fallback block exists: the reservation was made.
+        return foreign(p as usize);
+    }
+    // The fallback serves everything: look for smalloc's header in the 16 bytes before the
+    // block. They are readable when they lie in the block's own page (blocks are 16-aligned, so
+    // that is when the block does not start a page); a page-aligned block may follow a guard
+    // page, as the loader's can, so those are sorted out by region first, after which the
+    // page before is glibc's or smalloc's block header.
+    let page_aligned = (p as usize).is_multiple_of(page_size());
+    if page_aligned && in_startup_region(p as usize) {
         return Origin::Loader;
     }
-    if is_direct(addr) {
-        Origin::Smalloc
-    } else {
-        Origin::Libc
+    // SAFETY: see above: the 16 bytes before p are readable.
+    match unsafe { glibc::fallback_block(p) } {
+        Some(raw) => Origin::Fallback(raw),
+        None => foreign(p as usize),
     }
-}
-
-/// Whether `addr` is one of smalloc's direct mappings: page-aligned, with smalloc's header in a
-/// mapped page before it. Must not be asked about the loader's blocks (see the crate docs).
-fn is_direct(addr: usize) -> bool {
-    let page = page_size();
-    if !addr.is_multiple_of(page) || addr < page {
-        return false;
-    }
-    let header = (addr - page) as *mut c_void;
-    let mut resident = 0u8;
-    // mincore fails (ENOMEM) for unmapped memory, which is what must not be read. It writes one
-    // byte per page, and may set errno, which the caller must not see.
-    // SAFETY: errno is this thread's; the vector has room for the one page asked about.
-    let mapped = unsafe {
-        let errno = libc::__errno_location();
-        let saved = *errno;
-        let ok = libc::mincore(header, page, &mut resident) == 0;
-        *errno = saved;
-        ok
-    };
-    // SAFETY: the header page is mapped; per the caller it is not a loader block's neighbour,
-    // whose page could be mapped but inaccessible, so it is readable.
-    mapped && unsafe { smalloc_core::large::is_direct(addr as *mut u8) }
 }
 
 /// The page size, as the kernel reports it.
@@ -85,24 +90,45 @@ fn page_size() -> usize {
     if n > 0 { n as usize } else { 4096 }
 }
 
-/// Starts smalloc: records the startup regions (when `INTERPOSED`), then makes the reservation.
-/// Cheap after the first call. Called before the first allocation and whenever a pointer outside
-/// the slabs turns up, so the regions are read before smalloc maps anything of its own.
-#[cold]
-#[inline(never)]
-pub(crate) fn start<const INTERPOSED: bool>() {
+/// Called from the library's constructor: records the startup regions now, before the program
+/// runs, if this library is the process's allocator (its `malloc` is the one every module's
+/// calls bind to).
+pub(crate) fn on_load() {
+    #[cfg(feature = "interpose")]
+    {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name; the loader's lock is
+        // free to take in a constructor.
+        let bound = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"malloc".as_ptr()) } as usize;
+        let ours = crate::interpose::malloc as *const () as usize;
+        if bound == ours {
+            record_once();
+        }
+    }
+}
+
+/// Records the startup regions unless that was done (or is being done) already.
+fn record_once() {
     if STATE.load(Ordering::Acquire) == FRESH
         && STATE
             .compare_exchange(FRESH, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     {
-        if INTERPOSED {
-            record_startup_regions();
-        }
+        record_startup_regions();
         STATE.store(DONE, Ordering::Release);
     }
-    // SAFETY: always sound; it only reserves address space, once.
-    unsafe { ALLOC.init() };
+}
+
+/// Starts smalloc: records the startup regions (when `INTERPOSED` and not done yet), then makes
+/// the reservation. Cheap after the first call. Called before the first allocation and whenever
+/// a pointer outside the slabs turns up, so the regions are read before smalloc maps anything of
+/// its own.
+#[cold]
+#[inline(never)]
+pub(crate) fn start<const INTERPOSED: bool>() {
+    if INTERPOSED {
+        record_once();
+    }
+    ALLOC.init();
 }
 
 /// No region recorded yet, and nobody recording.

@@ -81,8 +81,8 @@ static SMALLOC: ::smalloc::Smalloc = ::smalloc::Smalloc::new();
 #[cfg_attr(target_vendor = "apple", unsafe(link_section = "__DATA,__mod_init_func"))]
 static __SMALLOC_INIT_BEFORE_RUNTIME: extern "C" fn() = {
     extern "C" fn __smalloc_init_before_runtime() {
-        // SAFETY: `init` is always sound; the loader calls this once, before `main`.
-        unsafe { SMALLOC.init() }
+        // The loader calls this once, before `main`.
+        SMALLOC.init()
     }
     __smalloc_init_before_runtime
 };

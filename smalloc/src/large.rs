@@ -12,10 +12,101 @@
 //! nothing but the pointer (the C ABI's `free` gets no size). A check word derived from the
 //! pointer guards against acting on memory that is not such a header. When the alignment exceeds
 //! a page, the mapping is over-sized and the unaligned lead and tail are unmapped again.
+//!
+//! # The registry
+//!
+//! Every live direct mapping's address is also entered in a registry: an open-addressing hash
+//! set of words in slab 0's metadata area (zero: never used; [`GONE`]: a removed entry). It lets
+//! [`is_registered`] tell, without reading a byte next to the pointer, whether any address is one
+//! of this instance's direct mappings, which the C ABI needs to sort out the pointers a process
+//! hands to `free`: a header check alone would have to read the page before a pointer that may
+//! be anybody's. An address is entered after its mapping exists and removed before the mapping
+//! goes, so a lookup never finds an address that is not a live block of ours. The registry also
+//! feeds the statistics (count and bytes of the direct mappings).
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::layout::round_up;
+use crate::layout::{REGISTRY_LEN, REGISTRY_OFF, round_up};
+use crate::reservation::Reservation;
+
+/// A registry entry whose mapping is gone; reusable by an insertion, skipped by lookups.
+const GONE: u64 = 1;
+
+/// The registry entry number where the search for `ptr` starts.
+fn home(ptr: usize) -> usize {
+    // Fibonacci hashing of the page number: addresses are page-aligned and often regular.
+    ((ptr as u64 >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - REGISTRY_LEN.trailing_zeros()))
+        as usize
+}
+
+/// Entry `i` (taken modulo the registry's length) of the registry of reservation `r`.
+fn entry(r: Reservation, i: usize) -> &'static AtomicU64 {
+    // SAFETY: the registry lies in slab 0's metadata area (see `layout`), mapped for the
+    // reservation's life, and its words are only accessed atomically.
+    unsafe { crate::sync::word(r.base + REGISTRY_OFF + (i % REGISTRY_LEN) * 8) }
+}
+
+/// Enters `ptr`; false only if every entry holds a live mapping. The table has four times as many
+/// entries as Linux lets a process have mappings by default (`vm.max_map_count`), so probe
+/// sequences stay short and the table is never full unless that limit was raised a lot.
+fn register(r: Reservation, ptr: usize) -> bool {
+    let h = home(ptr);
+    for i in h..h + REGISTRY_LEN {
+        let e = entry(r, i);
+        let v = e.load(Ordering::Relaxed);
+        if (v == 0 || v == GONE)
+            && e.compare_exchange(v, ptr as u64, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Removes `ptr`, if registered.
+fn unregister(r: Reservation, ptr: usize) {
+    let h = home(ptr);
+    for i in h..h + REGISTRY_LEN {
+        let e = entry(r, i);
+        match e.load(Ordering::Relaxed) {
+            0 => return,
+            v if v == ptr as u64 => {
+                e.store(GONE, Ordering::Release);
+                return;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether `ptr` is a live direct mapping of reservation `r`. Reads only the registry, so any
+/// address may be asked about.
+pub(crate) fn is_registered(r: Reservation, ptr: usize) -> bool {
+    if ptr <= GONE as usize {
+        return false;
+    }
+    let h = home(ptr);
+    for i in h..h + REGISTRY_LEN {
+        match entry(r, i).load(Ordering::Acquire) {
+            // Entries are never emptied again, and an insertion takes the first free entry of
+            // its sequence: the address cannot be further on.
+            0 => return false,
+            v if v == ptr as u64 => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Adds `blocks` and `bytes` (wrapping: negative amounts as two's complement) to the statistics
+/// of the direct mappings.
+fn count(r: Reservation, blocks: u64, bytes: u64) {
+    let g = r.global();
+    g.direct_blocks.fetch_add(blocks, Ordering::Relaxed);
+    g.direct_bytes.fetch_add(bytes, Ordering::Relaxed);
+}
 
 /// Check word of a header, xored with the block's address so a stale or foreign header copied
 /// elsewhere does not pass.
@@ -44,7 +135,7 @@ unsafe fn header(ptr: *mut u8, page: usize) -> *mut Header {
 /// fails here with null rather than later with the OOM killer. For alignments above a page, the
 /// search for an aligned spot uses an uncommitted reservation, of which only the block itself is
 /// then committed.
-pub fn alloc(size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc(r: Reservation, size: usize, align: usize) -> *mut u8 {
     let page = plat::page_size();
     let Some(data_len) = round_up(size.max(1), page) else {
         return core::ptr::null_mut();
@@ -63,10 +154,15 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
             None => return core::ptr::null_mut(),
         }
     };
-    let ptr = ptr as *mut u8;
     // SAFETY: the header page is mapped, writable and ours.
-    unsafe { write_header(ptr, page, block_len) };
-    ptr
+    unsafe { write_header(ptr as *mut u8, page, block_len) };
+    if !register(r, ptr) {
+        // SAFETY: the mapping was made above and nobody else knows it.
+        unsafe { plat::unmap(NonNull::new_unchecked((ptr - page) as *mut u8), block_len) };
+        return core::ptr::null_mut();
+    }
+    count(r, 1, block_len as u64);
+    ptr as *mut u8
 }
 
 /// Commits `block_len` bytes whose last `data_len` start at a multiple of `align` (> `page`),
@@ -118,20 +214,11 @@ unsafe fn map_len(ptr: *mut u8, page: usize) -> Option<usize> {
     (h.check == MAGIC ^ ptr as usize).then_some(h.map_len)
 }
 
-/// Whether `ptr` carries a valid direct-mapping header.
-///
-/// # Safety
-/// The page before `ptr` must be readable.
-pub unsafe fn is_direct(ptr: *mut u8) -> bool {
-    // SAFETY: forwarded from the caller.
-    unsafe { map_len(ptr, plat::page_size()).is_some() }
-}
-
 /// Usable bytes of the block at `ptr` (its data pages); 0 if the header does not check out.
 ///
 /// # Safety
 /// `ptr` must have been returned by [`alloc`] (or [`grow`]) and not freed.
-pub unsafe fn usable_size(ptr: *mut u8) -> usize {
+pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
     let page = plat::page_size();
     // SAFETY: forwarded from the caller.
     unsafe { map_len(ptr, page) }.map_or(0, |len| len - page)
@@ -140,12 +227,15 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// Unmaps the block at `ptr`. A pointer whose header does not check out is left alone.
 ///
 /// # Safety
-/// `ptr` must have been returned by [`alloc`] (or [`grow`]) and not freed; it is dead afterwards.
-pub unsafe fn dealloc(ptr: *mut u8) {
+/// `ptr` must have been returned by [`alloc`] (or [`grow`]) on `r` and not freed; it is dead
+/// afterwards.
+pub(crate) unsafe fn dealloc(r: Reservation, ptr: *mut u8) {
     let page = plat::page_size();
     // SAFETY: forwarded from the caller; the whole mapping is the header page plus data.
     unsafe {
         if let Some(len) = map_len(ptr, page) {
+            unregister(r, ptr as usize);
+            count(r, u64::MAX, (len as u64).wrapping_neg());
             plat::unmap(NonNull::new_unchecked(ptr.sub(page)), len);
         }
     }
@@ -154,8 +244,9 @@ pub unsafe fn dealloc(ptr: *mut u8) {
 /// Gives back the pages past `new_size` without moving the block. Never fails.
 ///
 /// # Safety
-/// `ptr` must be a live block from [`alloc`] and `new_size` no larger than its usable size.
-pub unsafe fn shrink_in_place(ptr: *mut u8, new_size: usize) {
+/// `ptr` must be a live block from [`alloc`] on `r` and `new_size` no larger than its usable
+/// size.
+pub(crate) unsafe fn shrink_in_place(r: Reservation, ptr: *mut u8, new_size: usize) {
     let page = plat::page_size();
     // SAFETY: forwarded from the caller.
     let Some(len) = (unsafe { map_len(ptr, page) }) else {
@@ -168,6 +259,7 @@ pub unsafe fn shrink_in_place(ptr: *mut u8, new_size: usize) {
             plat::unmap(NonNull::new_unchecked(ptr.sub(page).add(keep)), len - keep);
             write_header(ptr, page, keep);
         }
+        count(r, 0, ((len - keep) as u64).wrapping_neg());
     }
 }
 
@@ -176,8 +268,8 @@ pub unsafe fn shrink_in_place(ptr: *mut u8, new_size: usize) {
 /// refused or cannot remap, in which case the block is untouched.
 ///
 /// # Safety
-/// `ptr` must be a live block from [`alloc`]. On success the old address is dead.
-pub unsafe fn grow(ptr: *mut u8, new_size: usize) -> *mut u8 {
+/// `ptr` must be a live block from [`alloc`] on `r`. On success the old address is dead.
+pub(crate) unsafe fn grow(r: Reservation, ptr: *mut u8, new_size: usize) -> *mut u8 {
     let page = plat::page_size();
     // SAFETY: forwarded from the caller.
     let Some(old_len) = (unsafe { map_len(ptr, page) }) else {
@@ -187,15 +279,19 @@ pub unsafe fn grow(ptr: *mut u8, new_size: usize) -> *mut u8 {
         return core::ptr::null_mut();
     };
     // SAFETY: [ptr - page, ptr - page + old_len) is exactly the block's mapping.
-    match unsafe { plat::remap(NonNull::new_unchecked(ptr.sub(page)), old_len, new_len) } {
-        Some(start) => {
-            // SAFETY: the new mapping starts with the (moved) header page.
-            unsafe {
-                let ptr = start.as_ptr().add(page);
-                write_header(ptr, page, new_len);
-                ptr
-            }
-        }
-        None => core::ptr::null_mut(),
+    let moved = unsafe { plat::remap(NonNull::new_unchecked(ptr.sub(page)), old_len, new_len) };
+    let Some(start) = moved else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: the new mapping starts with the (moved) header page.
+    let new_ptr = unsafe { start.as_ptr().add(page) };
+    // SAFETY: as above.
+    unsafe { write_header(new_ptr, page, new_len) };
+    if new_ptr != ptr {
+        // The old entry goes first, so the new one always finds room (see `register`).
+        unregister(r, ptr as usize);
+        register(r, new_ptr as usize);
     }
+    count(r, 0, (new_len - old_len) as u64);
+    new_ptr
 }

@@ -212,10 +212,22 @@ pub(crate) const HOT_OFF: usize = 4096;
 pub(crate) const COLD_OFF: usize = HOT_OFF + 8192;
 /// Offset of the shared-list head words of a shared slab ([`NUM_SCS`] words).
 pub(crate) const SHARED_HEADS_OFF: usize = COLD_OFF + 4096;
+/// Offset of a shared slab's per-class counts of live blocks ([`NUM_SCS`] words), for the
+/// statistics.
+pub(crate) const SHARED_LIVE_OFF: usize = SHARED_HEADS_OFF + 2048;
+/// Offset of a shared slab's per-class high-water marks (slots ever handed out, [`NUM_SCS`]
+/// words): the statistics scan for resident pages up to them.
+pub(crate) const SHARED_HIGH_OFF: usize = SHARED_HEADS_OFF + 3072;
 /// Offset of the reservation-wide state, in slab 0's metadata area only.
 pub(crate) const GLOBAL_OFF: usize = SHARED_HEADS_OFF + 4096;
 /// Offset of a slab's inbox of remote frees (`remote::INBOX_LEN` words).
 pub(crate) const INBOX_OFF: usize = 1 << 20;
+/// Offset of the registry of direct mappings (`large`), in slab 0's metadata area only:
+/// [`REGISTRY_LEN`] words.
+pub(crate) const REGISTRY_OFF: usize = 1 << 24;
+/// Entries of the registry of direct mappings: four times the most mappings Linux lets a process
+/// have by default (`vm.max_map_count`, 65530), so that probe sequences stay short.
+pub(crate) const REGISTRY_LEN: usize = 1 << 18;
 /// Offset of the run tables. The first [`EARLY_RUNS`] runs of every class have their metadata
 /// side by side in one page, so that a thread using a few blocks of many classes touches one page
 /// of run metadata, not one per class; the later runs of class `sc` have a table of their own at
@@ -312,7 +324,12 @@ const _: () = assert!(runs_per_area(MIN_SC) as usize * RUN_META_LEN == RUN_TABLE
 // The fast-path class table and the bookkeeping fit their places.
 const _: () = assert!(CLASS_TABLE_LEN * 32 <= COLD_OFF - HOT_OFF);
 const _: () = assert!(NUM_SCS * 64 <= SHARED_HEADS_OFF - COLD_OFF);
-const _: () = assert!(NUM_SCS * 8 <= GLOBAL_OFF - SHARED_HEADS_OFF);
+const _: () = assert!(NUM_SCS * 8 <= SHARED_LIVE_OFF - SHARED_HEADS_OFF);
+const _: () = assert!(SHARED_LIVE_OFF + NUM_SCS * 8 <= SHARED_HIGH_OFF);
+const _: () = assert!(SHARED_HIGH_OFF + NUM_SCS * 8 <= GLOBAL_OFF);
+// The registry of direct mappings lies between the inbox and the run tables.
+const _: () = assert!(INBOX_OFF + 8 * crate::remote::INBOX_LEN as usize <= REGISTRY_OFF);
+const _: () = assert!(REGISTRY_OFF + 8 * REGISTRY_LEN <= RUNS_OFF);
 // The shared slabs' link words (8 bytes per slot, for every class) fit the positions between
 // the metadata and the smallest class.
 const _: () = assert!(shared_links_len() <= ((MIN_SC - LINKS_SC) as usize) << AREA_BITS);

@@ -1,8 +1,7 @@
 #![doc = include_str!("../../README.md")]
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-pub mod large;
+mod large;
 mod layout;
 mod ownership;
 mod purge;
@@ -11,8 +10,11 @@ mod remote;
 mod reservation;
 mod shared;
 mod slab;
+mod stats;
 mod sync;
 mod thread;
+
+pub use stats::{CLASSES, ClassStats, Stats};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -174,12 +176,8 @@ impl<F> Smalloc<F> {
     /// Makes the reservation now instead of at the first allocation. Optional and idempotent:
     /// the allocator initializes itself lazily, thread-safely and exactly once on first use. Call
     /// it from a constructor (`#[ctor::ctor]`, or through `smalloc-macros`) to take the one-time
-    /// cost at program start.
-    ///
-    /// # Safety
-    /// Calling it is always sound, any number of times and from any thread; it is `unsafe` only
-    /// to keep the signature users of the original smalloc already call from their constructors.
-    pub unsafe fn init(&self) {
+    /// cost at program start. Safe to call any number of times, from any thread.
+    pub fn init(&self) {
         if self.base.0.load(Ordering::Acquire) == UNINIT {
             self.reserve();
         }
@@ -269,6 +267,35 @@ impl<F> Smalloc<F> {
         purged
     }
 
+    /// What the instance holds now: live blocks and bytes, resident memory, per-class figures,
+    /// threads and slabs (see [`Stats`]). All zero before the first allocation or when the OS
+    /// refused the reservation (the fallback allocator's blocks are not counted).
+    ///
+    /// Costs a walk over the slabs in use and a `mincore` system call per class in use: meant
+    /// for reports and monitoring, not for hot loops. Allocates nothing.
+    pub fn stats(&self) -> Stats {
+        let base = self.base.0.load(Ordering::Acquire);
+        if (base as isize) < 0 {
+            return Stats::default();
+        }
+        stats::gather(Reservation { base })
+    }
+
+    /// Whether `ptr` is a block of this instance's own: in its slabs, or one of its live direct
+    /// mappings. Looks at no memory near `ptr`, so any address may be asked about. Blocks of the
+    /// fallback allocator are not smalloc's own.
+    ///
+    /// For the C ABI, which must sort out the pointers a process hands to `free`.
+    #[doc(hidden)]
+    pub fn owns(&self, ptr: *const u8) -> bool {
+        let base = self.base.0.load(Ordering::Acquire);
+        if (base as isize) < 0 {
+            return false;
+        }
+        (ptr as usize).wrapping_sub(base) < SLABS_LEN
+            || large::is_registered(Reservation { base }, ptr as usize)
+    }
+
     /// Reserves the region and publishes its base, or [`FAILED`]. Lock-free: racing threads each
     /// try, the first to publish wins and the others unmap theirs. Returns the published value.
     #[cold]
@@ -280,7 +307,12 @@ impl<F> Smalloc<F> {
             .0
             .compare_exchange(UNINIT, mine, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => mine,
+            Ok(_) => {
+                if mine != FAILED {
+                    stats::on_reserved(mine);
+                }
+                mine
+            }
             Err(winner) => {
                 if mine != FAILED {
                     // SAFETY: our reservation was never published, so nobody uses it.
@@ -384,6 +416,7 @@ impl<F> Smalloc<F> {
                 if let Some(s) = own
                     && let Some(slot) = s.refill(c)
                 {
+                    HotClass::count(s.hot(c), 1);
                     return Some(slot);
                 }
                 if let Some(slot) = shared_pop(r, t, c) {
@@ -453,6 +486,11 @@ unsafe fn shared_pop(r: Reservation, t: *mut ThreadState, sc: u32) -> Option<(us
             let s = (start + k) % SHARED_SLABS;
             match shared::try_pop(r.shared_head(s, sc), sentinel, |n| r.shared_link(s, sc, n)) {
                 Pop::Got(slot, state) => {
+                    r.shared_live(s, sc).fetch_add(1, Ordering::Relaxed);
+                    if state == SlotState::Fresh {
+                        r.shared_high(s, sc)
+                            .fetch_max(slot as u64 + 1, Ordering::Relaxed);
+                    }
                     if s != start {
                         // SAFETY: t is ours.
                         unsafe { (*t).shared_pref = s as u32 + 1 };
@@ -478,10 +516,14 @@ unsafe fn shared_free(r: Reservation, p: usize, off: usize) {
     let sc = sc_of_addr(p);
     let (s, slot) = Reservation::shared_locate(off, sc);
     let mut state = SlotState::Dirty;
+    r.shared_live(s, sc).fetch_sub(1, Ordering::Relaxed);
     if sc >= SHARED_PURGE_SC {
         // SAFETY: the whole slot is dead; it is page-aligned (>= 32 MiB, base aligned).
         if unsafe { plat::purge(ptr::NonNull::new_unchecked(p as *mut u8), slot_size(sc)) } {
             state = SlotState::Purged;
+            r.global()
+                .shared_purged
+                .fetch_add(slot_size(sc) as u64, Ordering::Relaxed);
         }
     }
     shared::push(
@@ -537,6 +579,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
             let p = (*h).free;
             if p != 0 {
                 (*h).free = ptr::with_exposed_provenance::<usize>(p).read();
+                HotClass::count(h, 1);
                 let p = with_exposed_provenance_mut::<u8>(p);
                 if ZERO {
                     p.write_bytes(0, size);
@@ -547,9 +590,10 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // over and over: lay the list path out straight.
             core::hint::cold_path();
             let b = (*h).bump;
-            if b.wrapping_sub((*h).run_start) < (*h).run_len {
+            if b.wrapping_sub((*h).run_start) < (*h).run_len as usize {
                 let sc = (offset / layout::HOT_ENTRY) as u32;
                 (*h).bump = b + layout::slot_size(sc);
+                HotClass::count(h, 1);
                 let p = with_exposed_provenance_mut::<u8>(b);
                 if ZERO && !slab::bump_is_zero(h, sc) {
                     p.write_bytes(0, size);
@@ -619,7 +663,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
                 return (p, zeroed || zero);
             }
         }
-        (large::alloc(size, align), true)
+        (large::alloc(r, size, align), true)
     }
 
     /// Frees a block that the fast path did not: anything but a block of the calling thread's
@@ -641,7 +685,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // Nothing was ever allocated, so this cannot be one of ours.
             UNINIT => {}
             // SAFETY: a live block of ours outside the slabs is a direct mapping.
-            _ => unsafe { large::dealloc(ptr) },
+            _ => unsafe { large::dealloc(Reservation { base }, ptr) },
         }
     }
 
@@ -666,8 +710,9 @@ impl<F: GlobalAlloc> Smalloc<F> {
         // always-empty one; the entry exists for every class position. A block inside the
         // current run is ours to link.
         unsafe {
-            if p.wrapping_sub((*h).run_start) < (*h).run_len {
+            if p.wrapping_sub((*h).run_start) < (*h).run_len as usize {
                 slab::push(h, p);
+                HotClass::count(h, u32::MAX);
                 return true;
             }
         }
@@ -752,18 +797,18 @@ impl<F: GlobalAlloc> Smalloc<F> {
                     // SAFETY: both blocks are live and distinct; new_size fits both.
                     unsafe {
                         ptr::copy_nonoverlapping(ptr, p, new_size);
-                        large::dealloc(ptr);
+                        large::dealloc(r, ptr);
                     }
                     return p;
                 }
             }
             // SAFETY: new_size <= usable.
-            unsafe { large::shrink_in_place(ptr, new_size) };
+            unsafe { large::shrink_in_place(r, ptr, new_size) };
             return ptr;
         }
         if layout.align() <= plat::page_size() {
             // SAFETY: ptr is a live direct mapping.
-            let p = unsafe { large::grow(ptr, new_size) };
+            let p = unsafe { large::grow(r, ptr, new_size) };
             if !p.is_null() {
                 return p;
             }
@@ -774,7 +819,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // SAFETY: the old block holds layout.size() <= usable < new_size bytes.
             unsafe {
                 realloc::move_bytes(p, zeroed, ptr, layout.size());
-                large::dealloc(ptr);
+                large::dealloc(r, ptr);
             }
         }
         p
@@ -838,6 +883,7 @@ impl<F> Drop for Smalloc<F> {
                 detach(t);
             }
             let r = Reservation { base };
+            stats::on_unmapped(base);
             if r.global().attached.load(Ordering::Acquire) == 0 {
                 reservation::unmap(base);
             } else {

@@ -199,7 +199,7 @@ impl Slab {
         // SAFETY: per the caller; neighbours are looked at only below the class's fresh mark,
         // so they lie in its run table.
         unsafe {
-            let fresh = (*self.class(sc)).fresh;
+            let fresh = (*self.class(sc)).fresh.load(Ordering::Relaxed);
             let (mut lo, mut hi) = (idx, idx);
             while hi - lo + 1 < max_runs && hi + 1 < fresh && (*self.run(sc, hi + 1)).state == EMPTY
             {
@@ -226,7 +226,7 @@ impl Slab {
             }
             let hd = self.header();
             (*hd).empty -= resident;
-            (*hd).purged_total += resident as u64;
+            crate::slab::add_owned(&(*hd).purged_total, resident as u64);
             resident
         }
     }
@@ -244,7 +244,7 @@ impl Slab {
             if (*c).current == 0 {
                 return 0;
             }
-            let run_end = (*h).run_start + (*h).run_len;
+            let run_end = (*h).run_start + (*h).run_len as usize;
             let mut free = if (*h).bump != 0 {
                 ((run_end - (*h).bump) / slot_size(sc)) as u32
             } else {
@@ -273,15 +273,10 @@ impl Slab {
             (*r).used = 0;
             self.purged_push(sc, idx);
             (*c).current = 0;
-            *h = HotClass {
-                free: 0,
-                bump: 0,
-                run_start: 0,
-                run_len: 0,
-            };
+            HotClass::set_run(h, 0, 0, 0, 0);
             let hd = self.header();
             (*hd).in_use -= len;
-            (*hd).purged_total += len as u64;
+            crate::slab::add_owned(&(*hd).purged_total, len as u64);
             len
         }
     }

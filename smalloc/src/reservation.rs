@@ -12,7 +12,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::layout::{
     AREA_MASK, BASE_ALIGN, GLOBAL_OFF, LINKS_SC, MAX_SC, MIN_SC, NUM_SLABS, OWNED_SLABS,
-    SHARED_HEADS_OFF, SLABS_LEN, area_offset, shared_links_offset, slot_size, slots_per_area,
+    SHARED_HEADS_OFF, SHARED_HIGH_OFF, SHARED_LIVE_OFF, SLABS_LEN, area_offset,
+    shared_links_offset, slot_size, slots_per_area,
 };
 use crate::ownership;
 use crate::purge::{self, RELEASED_BUDGET};
@@ -35,6 +36,14 @@ pub(crate) struct GlobalMeta {
     pub(crate) released_empty: AtomicU64,
     /// One bit per owned slab that nobody owns and that keeps empty runs for its next owner.
     pub(crate) warm: [AtomicU64; NUM_SLABS / 64],
+    /// One more than the highest owned slab ever claimed: the statistics look no further.
+    pub(crate) slabs_used: AtomicU64,
+    /// Live direct mappings (see `large`).
+    pub(crate) direct_blocks: AtomicU64,
+    /// Bytes of the live direct mappings, header pages included.
+    pub(crate) direct_bytes: AtomicU64,
+    /// Bytes of shared slabs' slots given back to the OS, all time.
+    pub(crate) shared_purged: AtomicU64,
 }
 
 /// Most slabs an exiting thread cools to bring the unowned slabs' empty runs under the budget.
@@ -65,7 +74,11 @@ impl Reservation {
 
     /// Claims a free owned slab for the calling thread.
     pub(crate) fn claim(self) -> Option<usize> {
-        ownership::claim(&self.global().claimed, OWNED_SLABS)
+        let index = ownership::claim(&self.global().claimed, OWNED_SLABS)?;
+        self.global()
+            .slabs_used
+            .fetch_max(index as u64 + 1, Ordering::Relaxed);
+        Some(index)
     }
 
     /// Gives owned slab `index` back, as its owner exits: tidies it, keeps its empty runs warm
@@ -162,6 +175,29 @@ impl Reservation {
         // SAFETY: the links region of the shared slab (class positions 1-2) holds 8 bytes for
         // every slot of every class; only accessed atomically.
         unsafe { crate::sync::word(links + slot as usize * 8) }
+    }
+
+    /// The count of live blocks of class `sc` in shared slab `shared` (wrapping: a block may be
+    /// freed by one thread's decrement before another thread's increment lands).
+    #[inline(always)]
+    pub(crate) fn shared_live(self, shared: usize, sc: u32) -> &'static AtomicU64 {
+        let slab = OWNED_SLABS + shared;
+        // SAFETY: inside the shared slab's metadata area, mapped for the reservation's life;
+        // only accessed atomically.
+        unsafe {
+            crate::sync::word(self.base + area_offset(slab, 0) + SHARED_LIVE_OFF + sc as usize * 8)
+        }
+    }
+
+    /// The number of slots of class `sc` of shared slab `shared` ever handed out is at most this:
+    /// one more than the highest slot number popped while fresh.
+    #[inline(always)]
+    pub(crate) fn shared_high(self, shared: usize, sc: u32) -> &'static AtomicU64 {
+        let slab = OWNED_SLABS + shared;
+        // SAFETY: as for shared_live.
+        unsafe {
+            crate::sync::word(self.base + area_offset(slab, 0) + SHARED_HIGH_OFF + sc as usize * 8)
+        }
     }
 
     /// Address of slot `slot` of class `sc` in shared slab `shared`.

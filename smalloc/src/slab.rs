@@ -36,7 +36,7 @@
 //! list and counts it: a full run becomes partial, a partial one empty. Empty runs stay resident
 //! for reuse until the purge policy (see `purge`) gives their pages back.
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::layout::{
     AREA_BITS, AREA_MASK, BASE_ALIGN, CLASS_TABLE_LEN, COLD_OFF, EARLY_RUNS, HEADER_OFF, HOT_ENTRY,
@@ -58,16 +58,69 @@ pub(crate) struct HotClass {
     /// Address of the current run.
     pub(crate) run_start: usize,
     /// Bytes of the current run; zero when there is none (so no address is inside it).
-    pub(crate) run_len: usize,
+    pub(crate) run_len: u32,
+    /// Blocks of this class of the slab that are live (handed out and not yet freed back to the
+    /// owner), for the statistics. Written by the owner only, with plain (relaxed) loads and
+    /// stores: atomic so that a thread gathering statistics may read it.
+    pub(crate) live: AtomicU32,
 }
 
 impl HotClass {
+    // Only ever copied into the never-written `EMPTY_HOT` table.
+    #[allow(clippy::declare_interior_mutable_const)]
     const ZERO: HotClass = HotClass {
         free: 0,
         bump: 0,
         run_start: 0,
         run_len: 0,
+        live: AtomicU32::new(0),
     };
+
+    /// Makes the run of `run_len` bytes at `run_start` current, with free list `free` and bump
+    /// pointer `bump`, leaving the live count alone (other threads may be reading it).
+    ///
+    /// # Safety
+    /// `h` is an entry of a slab the caller owns.
+    #[inline(always)]
+    pub(crate) unsafe fn set_run(
+        h: *mut HotClass,
+        free: usize,
+        bump: usize,
+        run_start: usize,
+        run_len: u32,
+    ) {
+        // SAFETY: per the caller.
+        unsafe {
+            (*h).free = free;
+            (*h).bump = bump;
+            (*h).run_start = run_start;
+            (*h).run_len = run_len;
+        }
+    }
+
+    /// Counts one more live block (`+1`) or one fewer (`-1`, as `u32::MAX`). A plain load and
+    /// store: only the owner writes.
+    ///
+    /// # Safety
+    /// `h` is an entry of a slab the caller owns.
+    #[inline(always)]
+    pub(crate) unsafe fn count(h: *const HotClass, delta: u32) {
+        // SAFETY: per the caller.
+        let live = unsafe { &(*h).live };
+        live.store(
+            live.load(Ordering::Relaxed).wrapping_add(delta),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Adds `bytes` to the owner-written counter `c` (a plain load and store: only the owner writes).
+#[inline(always)]
+pub(crate) fn add_owned(c: &AtomicU64, bytes: u64) {
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(bytes),
+        Ordering::Relaxed,
+    );
 }
 
 /// The fast-path table of a thread that owns no slab: every entry empty, so that every `alloc`
@@ -124,8 +177,9 @@ pub(crate) struct ClassMeta {
     pub(crate) empty_tail: u32,
     /// Head of the purged list (a stack).
     pub(crate) purged: u32,
-    /// Runs ever taken: runs `fresh..` have never been used.
-    pub(crate) fresh: u32,
+    /// Runs ever taken: runs `fresh..` have never been used. Written by the owner only (plain
+    /// loads and stores); atomic so that a thread gathering statistics may read it.
+    pub(crate) fresh: AtomicU32,
     /// The current run, plus one.
     pub(crate) current: u32,
     /// Number of runs in the empty list.
@@ -160,8 +214,9 @@ pub(crate) struct SlabHeader {
     /// When the last decay check ran.
     pub(crate) last_decay_ms: u32,
     _pad3: u32,
-    /// Bytes given back to the OS, all time.
-    pub(crate) purged_total: u64,
+    /// Bytes given back to the OS, all time. Written by the owner only (a plain load and store);
+    /// atomic so that a thread gathering statistics may read it.
+    pub(crate) purged_total: AtomicU64,
 }
 const _: () = assert!(core::mem::size_of::<SlabHeader>() <= 4096);
 
@@ -310,12 +365,13 @@ impl Slab {
             } else if let Some(i) = self.purged_pop(sc) {
                 (*hd).in_use += len;
                 (i, Bump::Zero)
-            } else if (*c).fresh < runs_per_area(sc) {
-                (*c).fresh += 1;
+            } else if (*c).fresh.load(Ordering::Relaxed) < runs_per_area(sc) {
+                let i = (*c).fresh.load(Ordering::Relaxed);
+                (*c).fresh.store(i + 1, Ordering::Relaxed);
                 (*hd).in_use += len;
-                ((*c).fresh - 1, Bump::Zero)
+                (i, Bump::Zero)
             } else {
-                *h = HotClass::ZERO;
+                HotClass::set_run(h, 0, 0, 0, 0);
                 return None;
             };
             let r = self.run(sc, idx);
@@ -324,12 +380,7 @@ impl Slab {
             (*c).current = idx + 1;
             (*c).bump_dirty = (bump == Bump::Dirty) as u32;
             if bump == Bump::No {
-                *h = HotClass {
-                    free: (*r).free,
-                    bump: 0,
-                    run_start: start,
-                    run_len: run_slots_len(sc),
-                };
+                HotClass::set_run(h, (*r).free, 0, start, run_slots_len(sc) as u32);
                 (*r).free = 0;
                 self.tick();
                 pop(h).map(|p| (p, false))
@@ -341,16 +392,11 @@ impl Slab {
                 (*r).used = 1;
                 (*r).free = 0;
                 (*c).current = 0;
-                *h = HotClass::ZERO;
+                HotClass::set_run(h, 0, 0, 0, 0);
                 self.tick();
                 Some((start, bump == Bump::Zero))
             } else {
-                *h = HotClass {
-                    free: 0,
-                    bump: start + slot_size(sc),
-                    run_start: start,
-                    run_len: run_slots_len(sc),
-                };
+                HotClass::set_run(h, 0, start + slot_size(sc), start, run_slots_len(sc) as u32);
                 (*r).free = 0;
                 self.tick();
                 Some((start, bump == Bump::Zero))
@@ -374,7 +420,8 @@ impl Slab {
         let h = self.hot(sc);
         // SAFETY: the caller owns the slab and the block.
         unsafe {
-            if p.wrapping_sub((*h).run_start) < (*h).run_len {
+            HotClass::count(h, u32::MAX);
+            if p.wrapping_sub((*h).run_start) < (*h).run_len as usize {
                 push(h, p);
             } else {
                 self.free_to_run(p, size);
@@ -632,7 +679,7 @@ pub(crate) unsafe fn take_current(h: *mut HotClass, sc: u32) -> Option<(usize, b
             return Some((p, false));
         }
         let b = (*h).bump;
-        if b.wrapping_sub((*h).run_start) < (*h).run_len {
+        if b.wrapping_sub((*h).run_start) < (*h).run_len as usize {
             (*h).bump = b + slot_size(sc);
             return Some((b, bump_is_zero(h, sc)));
         }

@@ -7,8 +7,8 @@ static ALLOC: Smalloc = Smalloc::new();
 
 #[ctor::ctor(unsafe)]
 fn init_smalloc() {
-    // SAFETY: `init` is always sound; this runs once, before main.
-    unsafe { ALLOC.init() };
+    // Runs once, before main.
+    ALLOC.init();
 }
 
 fn main() {
