@@ -11,7 +11,7 @@ use std::fmt;
 
 /// smalloc, this workspace's allocator. One instance only: each reserves 32 TiB of address space,
 /// and upstream smalloc's region must fit next to it (see [`UPSTREAM`]).
-pub static SMALLOC: smalloc::Smalloc = smalloc::Smalloc::new();
+pub static SMALLOC: smalloc_core::Smalloc = smalloc_core::Smalloc::new();
 
 /// The system allocator (glibc's `malloc` on Linux).
 pub static SYSTEM: System = System;

@@ -19,10 +19,10 @@ fn largest_single(page: usize, upper: usize) -> usize {
     let (mut lo, mut hi) = (0usize, upper / page); // lo pages known to succeed, hi+1 to fail
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        match plat::reserve(mid * page) {
+        match smalloc_plat::reserve(mid * page) {
             Some(p) => {
                 // SAFETY: the reservation was just made and is not used.
-                unsafe { plat::unmap(p, mid * page) };
+                unsafe { smalloc_plat::unmap(p, mid * page) };
                 lo = mid;
             }
             None => hi = mid - 1,
@@ -40,7 +40,7 @@ fn reserve_all(page: usize, upper: usize) -> Vec<(NonNull<u8>, usize)> {
         if len < (1 << 30) {
             return held;
         }
-        match plat::reserve(len) {
+        match smalloc_plat::reserve(len) {
             Some(p) => held.push((p, len)),
             None => return held,
         }
@@ -56,7 +56,7 @@ fn describe(len: usize) -> String {
 }
 
 fn main() {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     let upper = usize::MAX / 2 / page * page;
     let single = largest_single(page, upper);
     println!("largest single reservation: {}", describe(single));
@@ -79,6 +79,6 @@ fn main() {
     );
     for (p, len) in held {
         // SAFETY: each block was reserved above and never used.
-        unsafe { plat::unmap(p, len) };
+        unsafe { smalloc_plat::unmap(p, len) };
     }
 }

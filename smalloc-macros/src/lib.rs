@@ -5,15 +5,15 @@
 //! #[smalloc_macros::smalloc_main]
 //! fn main() {
 //!     let v = vec![1, 2, 3];
-//!     println!("{v:?} lives in {:?}", SMALLOC.slab_range());
+//!     println!("{v:?} lives in {:?}", SMALLOC.stats().live_bytes);
 //! }
 //! ```
 //!
 //! The attribute keeps `main` as it is and adds, next to it:
 //!
-//! * `static SMALLOC: ::smalloc::Smalloc`, marked `#[global_allocator]` (so the crate needs
-//!   `smalloc` as a dependency too, and must not declare another global allocator); code in the
-//!   crate can refer to it by that name;
+//! * `static SMALLOC: Smalloc`, marked `#[global_allocator]` (so the crate needs `smalloc-core`
+//!   as a dependency too, and must not declare another global allocator); code in the crate can
+//!   refer to it by that name;
 //! * a function registered in the executable's initializer table (`.init_array` on ELF
 //!   platforms, `__mod_init_func` on Apple platforms) that calls `SMALLOC.init()`. The loader runs
 //!   it before the Rust runtime's own start-up code, which is the point: the one-time reservation
@@ -21,25 +21,63 @@
 //!
 //! This is what `#[ctor::ctor]` does, without depending on the `ctor` crate.
 //!
-//! The macro parses nothing beyond checking that it is applied to a function named `main`, so it
-//! needs neither `syn` nor `quote`.
+//! # Whatever the dependency is called
+//!
+//! The generated code names the core crate by the name the calling crate gave it: the macro
+//! looks `smalloc-core` up in the calling crate's `Cargo.toml` (with `proc-macro-crate`), so
+//! `my_alloc = { package = "smalloc-core", ... }` works as well as the plain name. Where that
+//! lookup cannot work (a build without Cargo), pass the path yourself:
+//! `#[smalloc_main(crate = my_alloc)]`.
+//!
+//! Besides that, the macro parses nothing beyond checking that it is applied to a function named
+//! `main`, so it needs neither `syn` nor `quote`.
 
 use proc_macro::{TokenStream, TokenTree};
 
 /// Makes smalloc the global allocator (as `static SMALLOC`) and initializes it before the Rust
-/// runtime starts. Apply it to `fn main`; it takes no arguments.
+/// runtime starts. Apply it to `fn main`. Takes no arguments, or `crate = path` to name the core
+/// crate explicitly (see the crate docs).
 #[proc_macro_attribute]
 pub fn smalloc_main(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return compile_error("#[smalloc_main] takes no arguments");
-    }
+    let krate = match crate_path(attr) {
+        Ok(k) => k,
+        Err(msg) => return compile_error(&msg),
+    };
     if !is_fn_main(&item) {
         return compile_error("#[smalloc_main] must be applied to `fn main`");
     }
-    let prelude: TokenStream = PRELUDE.parse().expect("the prelude is valid Rust");
+    let prelude: TokenStream = PRELUDE
+        .replace("SMALLOC_CORE", &krate)
+        .parse()
+        .expect("the prelude is valid Rust");
     let mut out = prelude;
     out.extend(item);
     out
+}
+
+/// The path of the core crate, as the generated code must write it: from `crate = path` in the
+/// attribute's arguments, else from the calling crate's `Cargo.toml`.
+fn crate_path(attr: TokenStream) -> Result<String, String> {
+    let tokens: Vec<TokenTree> = attr.into_iter().collect();
+    if tokens.is_empty() {
+        return match proc_macro_crate::crate_name("smalloc-core") {
+            Ok(proc_macro_crate::FoundCrate::Name(name)) => Ok(format!("::{name}")),
+            Ok(proc_macro_crate::FoundCrate::Itself) => Ok("crate".to_string()),
+            Err(e) => Err(format!(
+                "#[smalloc_main] needs `smalloc-core` among the crate's dependencies ({e}); \
+                 or name it with #[smalloc_main(crate = path)]"
+            )),
+        };
+    }
+    match tokens.first() {
+        Some(TokenTree::Ident(id)) if id.to_string() == "crate" => {}
+        _ => return Err("#[smalloc_main] takes no arguments, or `crate = path`".to_string()),
+    }
+    match tokens.get(1) {
+        Some(TokenTree::Punct(p)) if p.as_char() == '=' && tokens.len() > 2 => {}
+        _ => return Err("expected `crate = path`".to_string()),
+    }
+    Ok(tokens[2..].iter().map(ToString::to_string).collect())
 }
 
 /// Whether the item's tokens contain `fn main` (attributes, visibility and qualifiers such as
@@ -70,7 +108,7 @@ fn compile_error(msg: &str) -> TokenStream {
 /// What the attribute puts before `main`.
 const PRELUDE: &str = r#"
 #[global_allocator]
-static SMALLOC: ::smalloc::Smalloc = ::smalloc::Smalloc::new();
+static SMALLOC: SMALLOC_CORE::Smalloc = SMALLOC_CORE::Smalloc::new();
 
 #[used]
 #[cfg_attr(

@@ -136,7 +136,7 @@ unsafe fn header(ptr: *mut u8, page: usize) -> *mut Header {
 /// search for an aligned spot uses an uncommitted reservation, of which only the block itself is
 /// then committed.
 pub(crate) fn alloc(r: Reservation, size: usize, align: usize) -> *mut u8 {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     let Some(data_len) = round_up(size.max(1), page) else {
         return core::ptr::null_mut();
     };
@@ -144,7 +144,7 @@ pub(crate) fn alloc(r: Reservation, size: usize, align: usize) -> *mut u8 {
         return core::ptr::null_mut();
     };
     let ptr = if align <= page {
-        match plat::map(block_len) {
+        match smalloc_plat::map(block_len) {
             Some(start) => start.as_ptr() as usize + page,
             None => return core::ptr::null_mut(),
         }
@@ -158,7 +158,7 @@ pub(crate) fn alloc(r: Reservation, size: usize, align: usize) -> *mut u8 {
     unsafe { write_header(ptr as *mut u8, page, block_len) };
     if !register(r, ptr) {
         // SAFETY: the mapping was made above and nobody else knows it.
-        unsafe { plat::unmap(NonNull::new_unchecked((ptr - page) as *mut u8), block_len) };
+        unsafe { smalloc_plat::unmap(NonNull::new_unchecked((ptr - page) as *mut u8), block_len) };
         return core::ptr::null_mut();
     }
     count(r, 1, block_len as u64);
@@ -170,7 +170,7 @@ pub(crate) fn alloc(r: Reservation, size: usize, align: usize) -> *mut u8 {
 fn aligned_block(data_len: usize, block_len: usize, align: usize, page: usize) -> Option<usize> {
     // Room for an aligned address with a header page before it: at most align - page of lead.
     let span = data_len.checked_add(align)?;
-    let start = plat::reserve(span)?.as_ptr() as usize;
+    let start = smalloc_plat::reserve(span)?.as_ptr() as usize;
     let ptr = (start + page).next_multiple_of(align);
     let lead = ptr - page - start;
     let tail = span - lead - block_len;
@@ -178,15 +178,15 @@ fn aligned_block(data_len: usize, block_len: usize, align: usize, page: usize) -
     // else uses it.
     unsafe {
         let at = |a: usize| NonNull::new_unchecked(a as *mut u8);
-        if !plat::commit(at(ptr - page), block_len) {
-            plat::unmap(at(start), span);
+        if !smalloc_plat::commit(at(ptr - page), block_len) {
+            smalloc_plat::unmap(at(start), span);
             return None;
         }
         if lead > 0 {
-            plat::unmap(at(start), lead);
+            smalloc_plat::unmap(at(start), lead);
         }
         if tail > 0 {
-            plat::unmap(at(ptr + data_len), tail);
+            smalloc_plat::unmap(at(ptr + data_len), tail);
         }
     }
     Some(ptr)
@@ -219,7 +219,7 @@ unsafe fn map_len(ptr: *mut u8, page: usize) -> Option<usize> {
 /// # Safety
 /// `ptr` must have been returned by [`alloc`] (or [`grow`]) and not freed.
 pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     // SAFETY: forwarded from the caller.
     unsafe { map_len(ptr, page) }.map_or(0, |len| len - page)
 }
@@ -230,13 +230,13 @@ pub(crate) unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// `ptr` must have been returned by [`alloc`] (or [`grow`]) on `r` and not freed; it is dead
 /// afterwards.
 pub(crate) unsafe fn dealloc(r: Reservation, ptr: *mut u8) {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     // SAFETY: forwarded from the caller; the whole mapping is the header page plus data.
     unsafe {
         if let Some(len) = map_len(ptr, page) {
             unregister(r, ptr as usize);
             count(r, u64::MAX, (len as u64).wrapping_neg());
-            plat::unmap(NonNull::new_unchecked(ptr.sub(page)), len);
+            smalloc_plat::unmap(NonNull::new_unchecked(ptr.sub(page)), len);
         }
     }
 }
@@ -247,7 +247,7 @@ pub(crate) unsafe fn dealloc(r: Reservation, ptr: *mut u8) {
 /// `ptr` must be a live block from [`alloc`] on `r` and `new_size` no larger than its usable
 /// size.
 pub(crate) unsafe fn shrink_in_place(r: Reservation, ptr: *mut u8, new_size: usize) {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     // SAFETY: forwarded from the caller.
     let Some(len) = (unsafe { map_len(ptr, page) }) else {
         return;
@@ -256,7 +256,7 @@ pub(crate) unsafe fn shrink_in_place(r: Reservation, ptr: *mut u8, new_size: usi
     if keep < len {
         // SAFETY: the tail pages belong to this block and lie beyond what the caller keeps.
         unsafe {
-            plat::unmap(NonNull::new_unchecked(ptr.sub(page).add(keep)), len - keep);
+            smalloc_plat::unmap(NonNull::new_unchecked(ptr.sub(page).add(keep)), len - keep);
             write_header(ptr, page, keep);
         }
         count(r, 0, ((len - keep) as u64).wrapping_neg());
@@ -270,7 +270,7 @@ pub(crate) unsafe fn shrink_in_place(r: Reservation, ptr: *mut u8, new_size: usi
 /// # Safety
 /// `ptr` must be a live block from [`alloc`] on `r`. On success the old address is dead.
 pub(crate) unsafe fn grow(r: Reservation, ptr: *mut u8, new_size: usize) -> *mut u8 {
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     // SAFETY: forwarded from the caller.
     let Some(old_len) = (unsafe { map_len(ptr, page) }) else {
         return core::ptr::null_mut();
@@ -279,7 +279,8 @@ pub(crate) unsafe fn grow(r: Reservation, ptr: *mut u8, new_size: usize) -> *mut
         return core::ptr::null_mut();
     };
     // SAFETY: [ptr - page, ptr - page + old_len) is exactly the block's mapping.
-    let moved = unsafe { plat::remap(NonNull::new_unchecked(ptr.sub(page)), old_len, new_len) };
+    let moved =
+        unsafe { smalloc_plat::remap(NonNull::new_unchecked(ptr.sub(page)), old_len, new_len) };
     let Some(start) = moved else {
         return core::ptr::null_mut();
     };

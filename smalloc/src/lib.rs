@@ -1,6 +1,8 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+#[cfg(feature = "allocator-api2")]
+mod allocator_api;
 mod large;
 mod layout;
 mod ownership;
@@ -519,7 +521,8 @@ unsafe fn shared_free(r: Reservation, p: usize, off: usize) {
     r.shared_live(s, sc).fetch_sub(1, Ordering::Relaxed);
     if sc >= SHARED_PURGE_SC {
         // SAFETY: the whole slot is dead; it is page-aligned (>= 32 MiB, base aligned).
-        if unsafe { plat::purge(ptr::NonNull::new_unchecked(p as *mut u8), slot_size(sc)) } {
+        if unsafe { smalloc_plat::purge(ptr::NonNull::new_unchecked(p as *mut u8), slot_size(sc)) }
+        {
             state = SlotState::Purged;
             r.global()
                 .shared_purged
@@ -806,7 +809,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
             unsafe { large::shrink_in_place(r, ptr, new_size) };
             return ptr;
         }
-        if layout.align() <= plat::page_size() {
+        if layout.align() <= smalloc_plat::page_size() {
             // SAFETY: ptr is a live direct mapping.
             let p = unsafe { large::grow(r, ptr, new_size) };
             if !p.is_null() {

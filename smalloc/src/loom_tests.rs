@@ -2,7 +2,7 @@
 //! the memory model allows: the remote list, the inbox, the shared lists and the hand-over of a
 //! slab from one owner to the next.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p smalloc --release --lib loom_tests`. Block
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p smalloc-core --release --lib loom_tests`. Block
 //! contents and owner-only state live in loom's `UnsafeCell`s, so loom also reports any access to
 //! them that is not ordered after the access of the previous owner (a data race).
 

@@ -106,7 +106,7 @@ impl Slab {
             if !(*hd).events.is_multiple_of(DECAY_EVERY) || (*hd).empty == 0 {
                 return;
             }
-            let now = plat::now_ms();
+            let now = smalloc_plat::now_ms();
             if now.wrapping_sub((*hd).last_decay_ms) < DECAY_TICK_MS {
                 return;
             }
@@ -131,7 +131,7 @@ impl Slab {
         class_spares: bool,
     ) -> usize {
         let mut purged = 0;
-        let now = plat::now_ms();
+        let now = smalloc_plat::now_ms();
         // SAFETY: per the caller.
         unsafe {
             while purged < budget && (*self.header()).empty > target {
@@ -211,7 +211,7 @@ impl Slab {
             let len = ((hi - lo + 1) as usize) << bits;
             let start = self.run_addr(sc, lo);
             // SAFETY: the runs are empty: nothing in them is live.
-            if !plat::purge(core::ptr::NonNull::new_unchecked(start as *mut u8), len) {
+            if !smalloc_plat::purge(core::ptr::NonNull::new_unchecked(start as *mut u8), len) {
                 return 0;
             }
             let mut resident = 0;
@@ -260,7 +260,7 @@ impl Slab {
                 return 0;
             }
             let len = 1usize << run_bits(sc);
-            if !plat::purge(
+            if !smalloc_plat::purge(
                 core::ptr::NonNull::new_unchecked((*h).run_start as *mut u8),
                 len,
             ) {

@@ -219,7 +219,7 @@ impl Reservation {
 /// Reserves the address range and returns its base, aligned to [`BASE_ALIGN`], or `None` if the
 /// OS refuses.
 pub(crate) fn reserve() -> Option<usize> {
-    let start = plat::reserve(SLABS_LEN + BASE_ALIGN)?
+    let start = smalloc_plat::reserve(SLABS_LEN + BASE_ALIGN)?
         .as_ptr()
         .expose_provenance();
     let base = start.next_multiple_of(BASE_ALIGN);
@@ -230,17 +230,17 @@ pub(crate) fn reserve() -> Option<usize> {
     unsafe {
         let at = |a: usize| NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(a));
         if lead > 0 {
-            plat::unmap(at(start), lead);
+            smalloc_plat::unmap(at(start), lead);
         }
         if tail > 0 {
-            plat::unmap(at(base + SLABS_LEN), tail);
+            smalloc_plat::unmap(at(base + SLABS_LEN), tail);
         }
         // Untouched slabs cost nothing in a core dump, but touched ones would: keep the heap out,
         // as the core dump of a 32 TiB process is rarely wanted.
-        plat::exclude_from_core_dumps(at(base), SLABS_LEN);
+        smalloc_plat::exclude_from_core_dumps(at(base), SLABS_LEN);
         // Where transparent huge pages are on, one touched 4 KiB page of a sparse region could
         // cost 2 MiB. Small classes of many threads are spread wide; keep them in small pages.
-        plat::no_huge_pages(at(base), SLABS_LEN);
+        smalloc_plat::no_huge_pages(at(base), SLABS_LEN);
     }
     Some(base)
 }
@@ -252,7 +252,7 @@ pub(crate) fn reserve() -> Option<usize> {
 pub(crate) unsafe fn unmap(base: usize) {
     // SAFETY: per the caller.
     unsafe {
-        plat::unmap(
+        smalloc_plat::unmap(
             NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(base)),
             SLABS_LEN,
         )
@@ -267,13 +267,13 @@ pub(crate) unsafe fn unmap(base: usize) {
 pub(crate) unsafe fn retire(base: usize) {
     let r = Reservation { base };
     r.global().dead.store(1, Ordering::Release);
-    let global_page = (base + GLOBAL_OFF) & !(plat::page_size() - 1);
+    let global_page = (base + GLOBAL_OFF) & !(smalloc_plat::page_size() - 1);
     // SAFETY: per the caller nothing in the reservation is live; the page holding the global
     // state (with the dead mark) is kept.
     unsafe {
         let at = |a: usize| NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(a));
-        plat::purge(at(base), global_page - base);
-        let after = global_page + plat::page_size();
-        plat::purge(at(after), base + SLABS_LEN - after);
+        smalloc_plat::purge(at(base), global_page - base);
+        let after = global_page + smalloc_plat::page_size();
+        smalloc_plat::purge(at(after), base + SLABS_LEN - after);
     }
 }

@@ -157,7 +157,7 @@ pub(crate) struct Run {
     pub(crate) prev: u32,
     /// Next run in the partial, empty or purged list.
     pub(crate) next: u32,
-    /// When the run became empty ([`plat::now_ms`]).
+    /// When the run became empty ([`smalloc_plat::now_ms`]).
     pub(crate) emptied_ms: u32,
     /// While the run is empty: the pages of it counted as resident (see [`Slab::free_local`]).
     pub(crate) resident_pages: u32,
@@ -482,7 +482,7 @@ impl Slab {
         unsafe {
             let r = self.run(sc, idx);
             (*r).state = EMPTY;
-            (*r).emptied_ms = plat::now_ms();
+            (*r).emptied_ms = smalloc_plat::now_ms();
             (*r).resident_pages = (resident / PAGE) as u32;
             self.empty_push(sc, idx);
             let hd = self.header();

@@ -142,12 +142,12 @@ fn resident(start: usize, len: usize) -> usize {
     if len == 0 {
         return 0;
     }
-    let page = plat::page_size();
+    let page = smalloc_plat::page_size();
     let lo = start & !(page - 1);
     let hi = (start + len).next_multiple_of(page);
     // SAFETY: lo is page-aligned and non-null (inside the reservation); mincore reads nothing.
     unsafe {
-        plat::resident(
+        smalloc_plat::resident(
             NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(lo)),
             hi - lo,
         )
@@ -214,7 +214,7 @@ pub(crate) fn gather(r: Reservation) -> Stats {
     st.live_blocks += st.direct_blocks;
     st.live_bytes += st
         .direct_bytes
-        .saturating_sub(st.direct_blocks * plat::page_size());
+        .saturating_sub(st.direct_blocks * smalloc_plat::page_size());
     st.threads = g.attached.load(Ordering::Relaxed) as usize;
     st.slabs_in_use = g
         .claimed
@@ -350,7 +350,7 @@ impl Stderr {
 
     /// Writes out what is buffered.
     pub(crate) fn flush(&mut self) {
-        plat::write_stderr(&self.buf[..self.len]);
+        smalloc_plat::write_stderr(&self.buf[..self.len]);
         self.len = 0;
     }
 }
@@ -376,7 +376,7 @@ static SHOW_AT_EXIT: AtomicUsize = AtomicUsize::new(0);
 /// in place: registering anything here (`atexit`) could lock or allocate inside `malloc`; the
 /// printing runs from the `.fini_array` entry below instead.
 pub(crate) fn on_reserved(base: usize) {
-    if plat::env_flag(c"SMALLOC_SHOW_STATS") {
+    if smalloc_plat::env_flag(c"SMALLOC_SHOW_STATS") {
         let _ = SHOW_AT_EXIT.compare_exchange(0, base, Ordering::AcqRel, Ordering::Relaxed);
     }
 }

@@ -205,12 +205,12 @@ pub(crate) fn ensure_exit_key(destructor: unsafe extern "C" fn(*mut core::ffi::c
     if EXIT_KEY.load(Ordering::Acquire) != 0 {
         return true;
     }
-    let Some(key) = plat::thread_exit_key(destructor) else {
+    let Some(key) = smalloc_plat::thread_exit_key(destructor) else {
         return false;
     };
     if let Err(_winner) = EXIT_KEY.compare_exchange(0, key + 1, Ordering::AcqRel, Ordering::Acquire)
     {
-        plat::drop_thread_exit_key(key);
+        smalloc_plat::drop_thread_exit_key(key);
     }
     true
 }
@@ -219,6 +219,6 @@ pub(crate) fn ensure_exit_key(destructor: unsafe extern "C" fn(*mut core::ffi::c
 pub(crate) fn arm_exit() -> bool {
     match EXIT_KEY.load(Ordering::Acquire) {
         0 => false,
-        k => plat::arm_thread_exit(k - 1, 1),
+        k => smalloc_plat::arm_thread_exit(k - 1, 1),
     }
 }

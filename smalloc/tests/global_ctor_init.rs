@@ -1,7 +1,7 @@
 //! The constructor-based initialization users write: `init` runs before `main` (and before the
 //! test harness), so the reservation is already in place when the first test starts.
 
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();

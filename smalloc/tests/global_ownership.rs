@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use devutils::{Block, Churn};
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();

@@ -5,7 +5,7 @@
 use std::alloc::{self, Layout};
 
 use devutils::{Churn, assert_child_passed, is_child, run_test_in_child};
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();

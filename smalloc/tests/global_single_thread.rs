@@ -5,7 +5,7 @@ use std::alloc::{self, Layout};
 use std::collections::{BTreeMap, HashMap};
 
 use devutils::{Block, Churn, rss_kib};
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();

@@ -3,7 +3,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 const PAGE: usize = 4096;
 

@@ -10,7 +10,7 @@ use std::alloc::{Layout, alloc, dealloc};
 use std::hint::black_box;
 use std::time::Instant;
 
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();

@@ -1,6 +1,6 @@
 //! smalloc as the global allocator, initialized by a `ctor` constructor before `main`.
 
-use smalloc::Smalloc;
+use smalloc_core::Smalloc;
 
 #[global_allocator]
 static ALLOC: Smalloc = Smalloc::new();
