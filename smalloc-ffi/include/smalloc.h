@@ -6,8 +6,9 @@
  *
  *   - the standard ones (malloc, free, calloc, realloc, reallocarray, posix_memalign,
  *     aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, free_sized,
- *     free_aligned_sized), which replace the C library's allocator in the whole process when
- *     the library is preloaded (LD_PRELOAD=/path/libsmalloc.so program) or linked;
+ *     free_aligned_sized, and glibc's malloc_trim, mallinfo, mallinfo2, malloc_stats, mallopt
+ *     and malloc_info), which replace the C library's allocator in the whole process when the
+ *     library is preloaded (LD_PRELOAD=/path/libsmalloc.so program) or linked;
  *
  *   - the same functions with a smalloc_ prefix, declared below, to call smalloc explicitly.
  *     A library built without its default "interpose" feature exports only these, and can be
@@ -19,6 +20,8 @@
  *   - every block is aligned to at least 16 bytes; a zero-byte request returns a unique block;
  *   - failure returns NULL with errno set to ENOMEM; sizes over PTRDIFF_MAX fail, and so do
  *     products that overflow (calloc, reallocarray);
+ *   - a call that succeeds leaves errno as it found it, the first call of the process (which
+ *     starts the allocator) included;
  *   - a failed realloc leaves the block as it was;
  *   - smalloc_malloc_usable_size() is the block's whole capacity (its slot, a power of two or
  *     three quarters of one, for blocks up to 128 MiB), all of which may be written.
@@ -34,6 +37,8 @@
 #define SMALLOC_H
 
 #include <stddef.h>
+#include <stdio.h>  /* FILE, for smalloc_malloc_info() */
+#include <malloc.h> /* glibc's struct mallinfo and struct mallinfo2 */
 
 #ifdef __cplusplus
 extern "C" {
@@ -85,6 +90,34 @@ void *smalloc_pvalloc(size_t size);
 
 /* How many bytes the block at p really holds (0 for NULL): every one of them may be used. */
 size_t smalloc_malloc_usable_size(void *p);
+
+/* Gives free memory back to the OS now (pad is glibc's argument: free memory that may be kept).
+   Returns 1 if any memory was released, 0 otherwise. */
+int smalloc_malloc_trim(size_t pad);
+
+/* The allocator's figures, in glibc's structure:
+     uordblks  bytes in live blocks: the sum of their smalloc_malloc_usable_size();
+     fordblks  free bytes the allocator keeps resident;
+     arena     resident bytes of the slab region;
+     hblkhd    bytes of the blocks that are mappings of their own (over 128 MiB);
+     hblks     the number of those blocks.
+   When the reservation was refused (fallback), glibc's figures. */
+struct mallinfo2 smalloc_mallinfo2(void);
+
+/* smalloc_mallinfo2() in glibc's older structure, whose fields are ints. */
+struct mallinfo smalloc_mallinfo(void);
+
+/* Writes a short summary of smalloc_mallinfo2() on stderr, as glibc's malloc_stats() does
+   (lines with "system bytes" and "in use bytes"). */
+void smalloc_malloc_stats(void);
+
+/* Sets an allocator parameter (glibc's M_ names, from <malloc.h>). Returns 1 if the parameter
+   is honoured, 0 otherwise. */
+int smalloc_mallopt(int param, int value);
+
+/* Writes smalloc_mallinfo2()'s figures to fp as XML, under a <malloc version="..."> root, and
+   returns 0. options must be 0: anything else fails with EINVAL and writes nothing. */
+int smalloc_malloc_info(int options, FILE *fp);
 
 #ifdef __cplusplus
 }

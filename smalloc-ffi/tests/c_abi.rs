@@ -12,43 +12,19 @@ mod common;
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    Alloc, c_source, cached_build, compile, include_dir, lib_dir, lib_dir_without_interpose,
-    libsmalloc_so, require, run, scratch,
+    Alloc, C_FLAGS, STATIC_LIBS, c_source, cached_build, compile, include_dir, lib_dir,
+    lib_dir_without_interpose, libsmalloc_so, limit_address_space, require, run, scratch,
 };
-
-/// Flags for every C build: warnings are errors, and `-fno-builtin` keeps gcc from folding
-/// allocation calls away (it may drop a malloc/free pair or assume a huge malloc fails).
-const CFLAGS: &[&str] = &[
-    "-O2",
-    "-g",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-fno-builtin",
-    "-pthread",
-];
-
-/// Libraries a program linked with `libsmalloc.a` needs (`rustc --print native-static-libs`).
-const STATIC_LIBS: &[&str] = &[
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
 
 /// Compiles `abi.c` into `dir` with `extra` flags (after the source); `None` without gcc.
 fn build_abi(dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
     let gcc = require("gcc")?;
     let exe = dir.join(name);
-    let mut args: Vec<String> = CFLAGS.iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
     args.push("-o".into());
     args.push(exe.display().to_string());
     args.push(c_source("abi.c").display().to_string());
@@ -71,9 +47,9 @@ fn abi() -> Option<PathBuf> {
     let gcc = require("gcc")?;
     let src = c_source("abi.c");
     let text = fs::read(&src).expect("reading abi.c");
-    let flags = CFLAGS.join(" ");
+    let flags = C_FLAGS.join(" ");
     Some(cached_build("abi", &[&text, flags.as_bytes()], |out| {
-        let mut args: Vec<&OsStr> = CFLAGS.iter().map(OsStr::new).collect();
+        let mut args: Vec<&OsStr> = C_FLAGS.iter().map(OsStr::new).collect();
         args.extend([OsStr::new("-o"), out.as_os_str(), src.as_os_str()]);
         args.push(OsStr::new("-ldl"));
         compile(&gcc, &args);
@@ -97,20 +73,7 @@ fn section(
     }
     alloc.apply(&mut cmd);
     if let Some(bytes) = limit {
-        // SAFETY: the closure runs in the child between fork and exec and only calls
-        // setrlimit, which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: bytes,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            })
-        };
+        limit_address_space(&mut cmd, bytes);
     }
     let out = run(&mut cmd, None);
     assert!(
@@ -392,4 +355,39 @@ fn exports_exactly_the_c_functions() {
         .collect();
     expected.sort();
     assert_eq!(names, expected);
+}
+
+/// `include/smalloc.h` declares every `smalloc_` function with the type it must have, and is
+/// usable from C (C99 and C11) and C++ (C++11 and C++17) with warnings as errors.
+#[test]
+fn header_declares_every_function_for_c_and_cpp() {
+    let src = c_source("header.c");
+    let include = format!("-I{}", include_dir().display());
+    let dir = scratch("header");
+    for (tool, language, standard) in [
+        ("gcc", "c", "c99"),
+        ("gcc", "c", "c11"),
+        ("g++", "c++", "c++11"),
+        ("g++", "c++", "c++17"),
+    ] {
+        let Some(path) = require(tool) else { continue };
+        let out = dir.join(format!("header-{standard}.o"));
+        let standard = format!("-std={standard}");
+        let args: Vec<&OsStr> = [
+            OsStr::new("-x"),
+            OsStr::new(language),
+            OsStr::new(&standard),
+            OsStr::new("-Wall"),
+            OsStr::new("-Wextra"),
+            OsStr::new("-Werror"),
+            OsStr::new("-pedantic"),
+            OsStr::new(&include),
+            OsStr::new("-c"),
+            src.as_os_str(),
+            OsStr::new("-o"),
+            out.as_os_str(),
+        ]
+        .to_vec();
+        compile(&path, &args);
+    }
 }

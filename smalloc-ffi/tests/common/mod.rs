@@ -20,6 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -393,4 +394,176 @@ pub fn assert_same(what: &str, glibc: &[u8], smalloc: &[u8]) {
         a.lines().nth(line),
         b.lines().nth(line)
     );
+}
+
+/// Flags for the C test programs built by [`build_c`]: warnings are errors, and `-fno-builtin`
+/// keeps gcc from folding allocation calls away (it may drop a malloc/free pair or assume a huge
+/// malloc fails).
+pub const C_FLAGS: &[&str] = &[
+    "-O2",
+    "-g",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-fno-builtin",
+    "-pthread",
+];
+
+/// Libraries a program linked with `libsmalloc.a` needs (`rustc --print native-static-libs`).
+pub const STATIC_LIBS: &[&str] = &[
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// How a C test program reaches the allocator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Build {
+    /// Standard names (`malloc`, ...), linked with nothing but the C library: smalloc comes in
+    /// by preload.
+    Standard,
+    /// `smalloc_` names (`-DPREFIXED`), linked with `libsmalloc.so`, whose standard names then
+    /// replace the C library's malloc in the whole process.
+    PrefixedShared,
+    /// `smalloc_` names, linked with `libsmalloc.a`, whose standard names replace the C
+    /// library's malloc too.
+    PrefixedStatic,
+    /// `smalloc_` names, linked with a `libsmalloc.so` built without the `interpose` feature:
+    /// glibc's malloc stays the process's, and smalloc serves only the program's own calls.
+    SideBySide,
+}
+
+/// Compiles `tests/c/<source>` (which may include `tests/c/check.h` and `smalloc.h`) as `build`
+/// says, and returns the executable; `None` without gcc. Each program is built once for all the
+/// tests that use it, and again whenever its sources or the library it links change.
+pub fn build_c(source: &str, build: Build) -> Option<PathBuf> {
+    let gcc = require("gcc")?;
+    let src = c_source(source);
+    let stem = source.rsplit_once('.').map_or(source, |(s, _)| s);
+    let mut args: Vec<String> = C_FLAGS.iter().map(|s| s.to_string()).collect();
+    if build != Build::Standard {
+        args.push("-DPREFIXED".into());
+        args.push(format!("-I{}", include_dir().display()));
+    }
+    let shared = |dir: &Path| {
+        let so = dir.join("libsmalloc.so");
+        let dir = dir.display();
+        let args = vec![
+            format!("-L{dir}"),
+            // DT_RPATH (not RUNPATH) wins over LD_LIBRARY_PATH, which cargo points at its own
+            // output directories, where a different libsmalloc.so may be.
+            "-Wl,--disable-new-dtags".into(),
+            format!("-Wl,-rpath,{dir}"),
+            "-lsmalloc".into(),
+        ];
+        (Some(so), args)
+    };
+    let (library, libs) = match build {
+        Build::Standard => (None, Vec::new()),
+        Build::PrefixedShared => shared(lib_dir()),
+        Build::PrefixedStatic => {
+            let archive = lib_dir().join("libsmalloc.a");
+            let mut libs = vec![archive.display().to_string()];
+            libs.extend(STATIC_LIBS.iter().map(|s| s.to_string()));
+            (Some(archive), libs)
+        }
+        Build::SideBySide => shared(&lib_dir_without_interpose()),
+    };
+    args.push("-o".into());
+    let mut key: Vec<Vec<u8>> = vec![args.join(" ").into_bytes(), libs.join(" ").into_bytes()];
+    for file in [
+        src.clone(),
+        c_source("check.h"),
+        include_dir().join("smalloc.h"),
+    ]
+    .into_iter()
+    .chain(library)
+    {
+        key.push(fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display())));
+    }
+    let key: Vec<&[u8]> = key.iter().map(Vec::as_slice).collect();
+    let name = format!("{stem}-{build:?}");
+    Some(cached_build(&name, &key, |out| {
+        let mut all: Vec<OsString> = args.iter().map(OsString::from).collect();
+        all.extend([out.as_os_str().to_owned(), src.as_os_str().to_owned()]);
+        all.extend(libs.iter().map(OsString::from));
+        all.push("-ldl".into());
+        compile(&gcc, &all);
+    }))
+}
+
+/// The address-space limit of fallback mode, `ulimit -v 4000000` (in KiB): plenty for the
+/// test programs, far too little for smalloc's 32 TiB reservation.
+pub const FALLBACK_LIMIT: u64 = 4_000_000 * 1024;
+
+/// Who serves a C test program's allocations, which the program is told as its first argument
+/// (`glibc`, `smalloc` or `fallback`, see `tests/c/check.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// glibc's malloc, no smalloc at all: checks the test itself against the reference.
+    Glibc,
+    /// smalloc: preloaded for [`Build::Standard`], linked otherwise.
+    Smalloc,
+    /// smalloc loaded (as for `Smalloc`) under [`FALLBACK_LIMIT`], which makes it hand every
+    /// request to glibc.
+    Fallback,
+    /// glibc's malloc alone under [`FALLBACK_LIMIT`], the program told `fallback`: the
+    /// reference for `Fallback`, which checks the test itself.
+    FallbackReference,
+}
+
+impl Mode {
+    /// The program's first argument.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Mode::Glibc => "glibc",
+            Mode::Smalloc => "smalloc",
+            Mode::Fallback | Mode::FallbackReference => "fallback",
+        }
+    }
+}
+
+/// Runs `exe MODE args...` built as `build`, in `mode`: with libsmalloc preloaded when a
+/// standard-names program runs on smalloc, and the address space limited for the fallback
+/// modes.
+pub fn run_c(exe: &Path, build: Build, mode: Mode, args: &[&OsStr]) -> Outcome {
+    let mut cmd = Command::new(exe);
+    cmd.arg(mode.arg()).args(args);
+    let preload = build == Build::Standard && matches!(mode, Mode::Smalloc | Mode::Fallback);
+    if preload {
+        Alloc::Smalloc.apply(&mut cmd);
+    } else {
+        Alloc::Glibc.apply(&mut cmd);
+    }
+    if matches!(mode, Mode::Fallback | Mode::FallbackReference) {
+        limit_address_space(&mut cmd, FALLBACK_LIMIT);
+    }
+    let out = run(&mut cmd, None);
+    if preload {
+        check_preloaded(&format!("{}", exe.display()), &out);
+    }
+    out
+}
+
+/// Limits the address space of the process `cmd` starts (`RLIMIT_AS`, what `ulimit -v` sets),
+/// not that of the test.
+pub fn limit_address_space(cmd: &mut Command, bytes: u64) -> &mut Command {
+    // SAFETY: the closure runs in the child between fork and exec and only calls setrlimit,
+    // which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
 }
