@@ -16,7 +16,7 @@ mod stats;
 mod sync;
 mod thread;
 
-pub use stats::{CLASSES, ClassStats, Stats};
+pub use stats::{ClassStats, Stats};
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -60,6 +60,17 @@ const FAILED: usize = (1 << 63) | 1;
 /// block it handed out must be gone by then. If other threads are still attached to it, the
 /// reservation's memory is given back but its addresses stay reserved, so that those threads
 /// never touch unmapped memory.
+///
+/// ```
+/// use smalloc_core::Smalloc;
+///
+/// #[global_allocator]
+/// static ALLOC: Smalloc = Smalloc::new();
+///
+/// let v: Vec<u32> = (0..1000).collect();
+/// assert_eq!(v[999], 999);
+/// assert!(ALLOC.stats().live_bytes >= 4000);
+/// ```
 #[repr(C)]
 pub struct Smalloc<F = System> {
     /// Address of the reservation, or [`UNINIT`] / [`FAILED`]. Read by every call, written once:
@@ -75,7 +86,15 @@ struct CacheLine<T>(T);
 
 impl Smalloc<System> {
     /// A new allocator, falling back on [`std::alloc::System`] if the reservation fails.
-    /// Reserves nothing yet: that happens on first use or in [`Smalloc::init`].
+    /// Reserves nothing yet: that happens on first use or in [`Smalloc::init`]. A `const fn`, so
+    /// it can initialize a `static`.
+    ///
+    /// ```
+    /// use smalloc_core::Smalloc;
+    ///
+    /// static HEAP: Smalloc = Smalloc::new();
+    /// assert_eq!(HEAP.stats().live_blocks, 0); // nothing reserved yet
+    /// ```
     pub const fn new() -> Self {
         Self::with_fallback(System)
     }
@@ -84,6 +103,32 @@ impl Smalloc<System> {
 impl Default for Smalloc<System> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Shows the instance's state (not yet reserved, reserved at an address, or serving from the
+/// fallback) and, once reserved, its headline statistics.
+///
+/// ```
+/// static HEAP: smalloc_core::Smalloc = smalloc_core::Smalloc::new();
+/// assert!(format!("{HEAP:?}").contains("not reserved yet"));
+/// ```
+impl<F> core::fmt::Debug for Smalloc<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("Smalloc");
+        match self.base.0.load(Ordering::Acquire) {
+            UNINIT => d.field("state", &"not reserved yet"),
+            FAILED => d.field("state", &"reservation refused: serving from the fallback"),
+            base => {
+                let st = stats::gather(Reservation { base });
+                d.field("reservation", &(base as *const u8))
+                    .field("live_bytes", &st.live_bytes)
+                    .field("live_blocks", &st.live_blocks)
+                    .field("resident_bytes", &st.resident_bytes)
+                    .field("threads", &st.threads)
+            }
+        };
+        d.finish_non_exhaustive()
     }
 }
 
@@ -167,7 +212,16 @@ unsafe fn zero_unless(p: *mut u8, zeroed: bool, size: usize) {
 }
 
 impl<F> Smalloc<F> {
-    /// A new allocator that sends every request to `fallback` if the OS refuses the reservation.
+    /// A new allocator that sends every request to `fallback` if the OS refuses the reservation
+    /// (for instance under a tight `ulimit -v`).
+    ///
+    /// ```
+    /// use std::alloc::System;
+    /// use smalloc_core::Smalloc;
+    ///
+    /// static HEAP: Smalloc<System> = Smalloc::with_fallback(System);
+    /// HEAP.init();
+    /// ```
     pub const fn with_fallback(fallback: F) -> Self {
         Smalloc {
             base: CacheLine(AtomicUsize::new(UNINIT)),
@@ -179,6 +233,19 @@ impl<F> Smalloc<F> {
     /// the allocator initializes itself lazily, thread-safely and exactly once on first use. Call
     /// it from a constructor (`#[ctor::ctor]`, or through `smalloc-macros`) to take the one-time
     /// cost at program start. Safe to call any number of times, from any thread.
+    ///
+    /// ```
+    /// use smalloc_core::Smalloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: Smalloc = Smalloc::new();
+    ///
+    /// fn main() {
+    ///     ALLOC.init(); // the 32 TiB of address space are reserved now, not at the first `Box`
+    ///     let b = Box::new(42);
+    ///     assert_eq!(*b, 42);
+    /// }
+    /// ```
     pub fn init(&self) {
         if self.base.0.load(Ordering::Acquire) == UNINIT {
             self.reserve();
@@ -187,12 +254,14 @@ impl<F> Smalloc<F> {
 
     /// Whether the reservation is in place (`false` before first use and if the OS refused it,
     /// in which case every request is served by the fallback allocator).
+    #[doc(hidden)]
     pub fn is_reserved(&self) -> bool {
         (self.base.0.load(Ordering::Acquire) as isize) >= 0
     }
 
     /// The address range of this instance's slabs, if reserved. Every slot smalloc hands out lies
     /// in it; direct mappings and fallback blocks do not.
+    #[doc(hidden)]
     pub fn slab_range(&self) -> Option<core::ops::Range<usize>> {
         let base = self.base.0.load(Ordering::Acquire);
         ((base as isize) >= 0).then(|| base..base + SLABS_LEN)
@@ -200,6 +269,22 @@ impl<F> Smalloc<F> {
 
     /// How many bytes the block at `ptr` can really hold: its slot size, or the data pages of a
     /// direct mapping. `None` for blocks from the fallback allocator, which smalloc cannot size.
+    ///
+    /// Every byte of it may be used, whatever size was asked for.
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    /// use smalloc_core::Smalloc;
+    ///
+    /// static HEAP: Smalloc = Smalloc::new();
+    /// let layout = Layout::from_size_align(100, 8).unwrap();
+    /// // SAFETY: a non-zero size; the block is freed with the layout it was allocated with.
+    /// unsafe {
+    ///     let p = HEAP.alloc(layout);
+    ///     assert_eq!(HEAP.usable_size(p), Some(128)); // the 128-byte class
+    ///     HEAP.dealloc(p, layout);
+    /// }
+    /// ```
     ///
     /// # Safety
     /// `ptr` must be a live block allocated by this instance.
@@ -224,6 +309,18 @@ impl<F> Smalloc<F> {
     /// Pushes the calling thread's pending frees of other threads' blocks first. Costs a system
     /// call per stretch of free memory: meant for quiet moments (after a phase of work, or from
     /// the C ABI's `malloc_trim`), not for loops.
+    ///
+    /// ```
+    /// use smalloc_core::Smalloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: Smalloc = Smalloc::new();
+    ///
+    /// let blocks: Vec<Box<[u8; 4096]>> = (0..4096).map(|_| Box::new([1; 4096])).collect();
+    /// drop(blocks);
+    /// let given_back = ALLOC.trim();
+    /// assert!(given_back >= 8 << 20, "{given_back}");
+    /// ```
     pub fn trim(&self) -> usize {
         let base = self.base.0.load(Ordering::Acquire);
         if (base as isize) < 0 {
@@ -274,7 +371,24 @@ impl<F> Smalloc<F> {
     /// refused the reservation (the fallback allocator's blocks are not counted).
     ///
     /// Costs a walk over the slabs in use and a `mincore` system call per class in use: meant
-    /// for reports and monitoring, not for hot loops. Allocates nothing.
+    /// for reports and monitoring, not for hot loops. Allocates nothing. Its `Display` is the
+    /// report that `SMALLOC_SHOW_STATS=1` prints to standard error at exit.
+    ///
+    /// ```
+    /// use smalloc_core::Smalloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: Smalloc = Smalloc::new();
+    ///
+    /// let before = ALLOC.stats();
+    /// let boxes: Vec<Box<u64>> = (0..100).map(Box::new).collect();
+    /// let after = ALLOC.stats();
+    /// // 100 boxes of 8 bytes (8-byte slots) and the vector of 100 x 8 bytes (a 1 KiB slot).
+    /// assert_eq!(after.class(8).unwrap().live_blocks - before.class(8).unwrap().live_blocks, 100);
+    /// assert_eq!(after.live_bytes - before.live_bytes, 100 * 8 + 1024);
+    /// println!("{after}");
+    /// # drop(boxes);
+    /// ```
     pub fn stats(&self) -> Stats {
         let base = self.base.0.load(Ordering::Acquire);
         if (base as isize) < 0 {

@@ -23,7 +23,7 @@ use crate::layout::{
 use crate::reservation::Reservation;
 
 /// Number of size classes the slabs serve (8 B to 128 MiB, two per power of two).
-pub const CLASSES: usize = {
+pub(crate) const CLASSES: usize = {
     let mut n = 0;
     let mut sc = MIN_SC;
     while sc <= MAX_SC {
@@ -36,6 +36,13 @@ pub const CLASSES: usize = {
 };
 
 /// One size class in [`Stats`].
+///
+/// ```
+/// static HEAP: smalloc_core::Smalloc = smalloc_core::Smalloc::new();
+/// let st = HEAP.stats();
+/// let sizes: Vec<usize> = st.classes().iter().map(|c| c.slot_size).take(6).collect();
+/// assert_eq!(sizes, [8, 16, 24, 32, 48, 64]);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClassStats {
     /// Bytes of one slot of the class: the usable size of each of its blocks.
@@ -52,6 +59,20 @@ pub struct ClassStats {
 /// Figures of other threads are read while those threads keep working, so a snapshot taken
 /// during heavy allocation is approximate; one taken while the program is quiet is exact (live
 /// figures) or the kernel's own (resident figures).
+///
+/// ```
+/// use smalloc_core::Smalloc;
+///
+/// #[global_allocator]
+/// static ALLOC: Smalloc = Smalloc::new();
+///
+/// let big = vec![0u8; 200 << 20]; // over 128 MiB: a mapping of its own
+/// let st = ALLOC.stats();
+/// assert_eq!(st.direct_blocks, 1);
+/// assert!(st.live_bytes >= 200 << 20);
+/// assert!(st.threads >= 1 && st.slabs_in_use >= 1);
+/// # drop(big);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -105,17 +126,43 @@ impl Default for Stats {
 
 impl Stats {
     /// Every size class, smallest first.
+    ///
+    /// ```
+    /// static HEAP: smalloc_core::Smalloc = smalloc_core::Smalloc::new();
+    /// let st = HEAP.stats();
+    /// assert_eq!(st.classes().last().unwrap().slot_size, 128 << 20);
+    /// ```
     pub fn classes(&self) -> &[ClassStats] {
         &self.classes
     }
 
     /// The size class whose slots are `slot_size` bytes, if there is one.
+    ///
+    /// ```
+    /// static HEAP: smalloc_core::Smalloc = smalloc_core::Smalloc::new();
+    /// let st = HEAP.stats();
+    /// assert!(st.class(48).is_some());
+    /// assert!(st.class(50).is_none()); // 48 and 64 are classes, 50 is not
+    /// ```
     pub fn class(&self, slot_size: usize) -> Option<&ClassStats> {
         self.classes.iter().find(|c| c.slot_size == slot_size)
     }
 
     /// Bytes of slots resident but not in live blocks: memory held for reuse (never negative;
     /// a live block whose pages were never touched counts as using none).
+    ///
+    /// ```
+    /// use smalloc_core::Smalloc;
+    ///
+    /// #[global_allocator]
+    /// static ALLOC: Smalloc = Smalloc::new();
+    ///
+    /// let v: Vec<Box<[u8; 1000]>> = (0..1000).map(|_| Box::new([7; 1000])).collect();
+    /// let held = ALLOC.stats().free_resident_bytes();
+    /// drop(v);
+    /// // The freed blocks stay resident for reuse (until trimmed or purged).
+    /// assert!(ALLOC.stats().free_resident_bytes() >= held + 1000 * 1000);
+    /// ```
     pub fn free_resident_bytes(&self) -> usize {
         self.classes
             .iter()
