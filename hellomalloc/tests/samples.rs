@@ -27,3 +27,27 @@ fn procmacro_sample() {
         "#[smalloc_main]",
     );
 }
+
+#[test]
+fn show_stats_prints_the_report_at_exit() {
+    for exe in [
+        env!("CARGO_BIN_EXE_hellomalloc_ctor"),
+        env!("CARGO_BIN_EXE_hellomalloc_procmacro"),
+    ] {
+        let quiet = Command::new(exe).output().expect("run the sample");
+        assert!(quiet.status.success());
+        assert!(!String::from_utf8_lossy(&quiet.stderr).contains("smalloc statistics"));
+        let out = Command::new(exe)
+            .env("SMALLOC_SHOW_STATS", "1")
+            .output()
+            .expect("run the sample");
+        assert!(out.status.success(), "{exe} failed: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("smalloc statistics") && err.contains("threads:    1 attached"),
+            "{exe}: {err}"
+        );
+        // The samples leave nothing of their own allocated at exit but the runtime's few blocks.
+        assert!(err.contains("live:"), "{err}");
+    }
+}

@@ -15,7 +15,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Build, Mode, Outcome, build_c, require, run, run_c, scratch};
+use common::{Alloc, Build, Mode, Outcome, build_c, require, run, run_c, scratch};
 
 /// Every mode, each preceded by its reference on glibc.
 const ALL_MODES: &[Mode] = &[
@@ -214,4 +214,41 @@ fn prefixed_names_static() {
 #[test]
 fn prefixed_names_side_by_side() {
     prefixed(Build::SideBySide);
+}
+
+#[test]
+fn show_stats_prints_at_exit_under_ld_preload() {
+    let Some(python) = require("python3") else {
+        return;
+    };
+    let program = "x = [str(i) for i in range(100000)]; print(len(x))";
+    let mut cmd = Command::new(&python);
+    cmd.args(["-c", program]);
+    Alloc::Smalloc.apply(&mut cmd);
+    let quiet = run(&mut cmd, None);
+    assert!(quiet.status.success(), "{}", quiet.describe());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("smalloc statistics"),
+        "printed without being asked: {}",
+        quiet.describe()
+    );
+    cmd.env("SMALLOC_SHOW_STATS", "1");
+    let shown = run(&mut cmd, None);
+    assert!(shown.status.success(), "{}", shown.describe());
+    assert_eq!(shown.text().trim(), "100000");
+    let err = String::from_utf8_lossy(&shown.stderr);
+    // The report's headline, its totals and the per-class table.
+    assert!(
+        err.contains("smalloc statistics") && err.contains("live:") && err.contains("slot"),
+        "{}",
+        shown.describe()
+    );
+    let live_blocks: usize = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("live:"))
+        .and_then(|l| l.split(" in ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no live-block count in {err}"));
+    assert!(live_blocks > 0, "{err}");
 }
