@@ -13,6 +13,7 @@ mod shared;
 mod slab;
 mod sync;
 mod thread;
+mod valgrind;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -188,13 +189,17 @@ impl<F> Smalloc<F> {
     /// Whether the reservation is in place (`false` before first use and if the OS refused it,
     /// in which case every request is served by the fallback allocator).
     pub fn is_reserved(&self) -> bool {
-        (self.base.0.load(Ordering::Acquire) as isize) >= 0
+        let base = self.base.0.load(Ordering::Acquire);
+        (base as isize) >= 0 || valgrind::is_region(base)
     }
 
     /// The address range of this instance's slabs, if reserved. Every slot smalloc hands out lies
     /// in it; direct mappings and fallback blocks do not.
     pub fn slab_range(&self) -> Option<core::ops::Range<usize>> {
         let base = self.base.0.load(Ordering::Acquire);
+        if valgrind::is_region(base) {
+            return Some(valgrind::range(base));
+        }
         ((base as isize) >= 0).then(|| base..base + SLABS_LEN)
     }
 
@@ -210,6 +215,9 @@ impl<F> Smalloc<F> {
             Some(layout::slot_size(sc_of_addr(ptr as usize)))
         } else if base == FAILED {
             None
+        } else if valgrind::is_region(base) {
+            // SAFETY: forwarded from the caller.
+            Some(unsafe { valgrind::usable_size(base, ptr) })
         } else {
             // SAFETY: a live block of ours outside the slabs is a direct mapping.
             Some(unsafe { large::usable_size(ptr as *mut u8) })
@@ -274,7 +282,13 @@ impl<F> Smalloc<F> {
     #[cold]
     #[inline(never)]
     fn reserve(&self) -> usize {
-        let mine = reservation::reserve().unwrap_or(FAILED);
+        // Under valgrind the reservation cannot be had; a small region of its own takes its place.
+        let mine = if valgrind::running() {
+            valgrind::reserve()
+        } else {
+            reservation::reserve()
+        }
+        .unwrap_or(FAILED);
         match self
             .base
             .0
@@ -282,7 +296,10 @@ impl<F> Smalloc<F> {
         {
             Ok(_) => mine,
             Err(winner) => {
-                if mine != FAILED {
+                if valgrind::is_region(mine) {
+                    // SAFETY: our region was never published, so nobody uses it.
+                    unsafe { valgrind::unmap(mine) };
+                } else if mine != FAILED {
                     // SAFETY: our reservation was never published, so nobody uses it.
                     unsafe { reservation::unmap(mine) };
                 }
@@ -581,6 +598,10 @@ impl<F: GlobalAlloc> Smalloc<F> {
                 }
             };
         }
+        if valgrind::is_region(base) {
+            // SAFETY: base names the live region; the layout's alignment is a power of two.
+            return unsafe { valgrind::alloc(base, layout.size(), layout.align(), zero) };
+        }
         // SAFETY: base is the live reservation.
         unsafe {
             self.alloc_class(
@@ -640,6 +661,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
             FAILED => unsafe { self.fallback.dealloc(ptr, layout) },
             // Nothing was ever allocated, so this cannot be one of ours.
             UNINIT => {}
+            // SAFETY: a block of the region (or a bug of the program's, which memcheck reports).
+            b if valgrind::is_region(b) => unsafe { valgrind::dealloc(b, ptr) },
             // SAFETY: a live block of ours outside the slabs is a direct mapping.
             _ => unsafe { large::dealloc(ptr) },
         }
@@ -737,6 +760,10 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // SAFETY: with no reservation every block came from the fallback.
             FAILED => return unsafe { self.fallback.realloc(ptr, layout, new_size) },
             UNINIT => return ptr::null_mut(),
+            // SAFETY: a block of the region, per the caller.
+            b if valgrind::is_region(b) => {
+                return unsafe { valgrind::realloc(b, ptr, layout.align(), new_size) };
+            }
             _ => {}
         }
         let r = Reservation { base };
@@ -826,6 +853,10 @@ unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
 impl<F> Drop for Smalloc<F> {
     fn drop(&mut self) {
         let base = *self.base.0.get_mut();
+        if valgrind::is_region(base) {
+            // SAFETY: every block must be gone (see the type's docs); no thread attaches to it.
+            unsafe { valgrind::unmap(base) };
+        }
         if (base as isize) < 0 {
             return;
         }
