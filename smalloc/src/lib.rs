@@ -193,8 +193,17 @@ impl<F> Smalloc<F> {
         (base as isize) >= 0 || valgrind::is_region(base)
     }
 
+    /// Whether this instance found itself under valgrind and serves from the small region it
+    /// takes there instead of its reservation (see "Running under valgrind" in the crate docs):
+    /// every call then takes a slow path that tells memcheck about each block, so instruction
+    /// counts and timings are not those of a native run.
+    pub fn runs_under_valgrind(&self) -> bool {
+        valgrind::is_region(self.base.0.load(Ordering::Acquire))
+    }
+
     /// The address range of this instance's slabs, if reserved. Every slot smalloc hands out lies
-    /// in it; direct mappings and fallback blocks do not.
+    /// in it; direct mappings and fallback blocks do not. Under valgrind, the range of the region
+    /// that replaces the reservation.
     pub fn slab_range(&self) -> Option<core::ops::Range<usize>> {
         let base = self.base.0.load(Ordering::Acquire);
         if valgrind::is_region(base) {
@@ -205,6 +214,7 @@ impl<F> Smalloc<F> {
 
     /// How many bytes the block at `ptr` can really hold: its slot size, or the data pages of a
     /// direct mapping. `None` for blocks from the fallback allocator, which smalloc cannot size.
+    /// Under valgrind, the size the block was asked with: memcheck holds the program to it.
     ///
     /// # Safety
     /// `ptr` must be a live block allocated by this instance.
