@@ -58,9 +58,9 @@
 //! # What differs from a native run
 //!
 //! Every call is a slow-path call (nothing is per-thread), the size classes are the same but
-//! every request takes a class 16 bytes bigger, and `trim` gives nothing back. memcheck slows a
-//! program down 20-50 times anyway; what matters is that the blocks, their addresses' classes,
-//! `realloc`'s moves and the C ABI's pointer sorting are smalloc's.
+//! every request takes a class 16 bytes bigger, `realloc` never remaps a direct mapping (it moves
+//! the block), and `trim` gives nothing back. What memcheck checks is still smalloc: its blocks,
+//! their classes in the address bits, `realloc`'s moves and the C ABI's sorting of pointers.
 
 use core::ptr::{self, NonNull, with_exposed_provenance_mut};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
