@@ -4,7 +4,8 @@
 #   callgrind: total instructions of `bench pair64` at two iteration counts; the difference over
 #              the iteration difference cancels start-up. Needs the allocator's address-space
 #              reservation to fit in valgrind's address space (valgrind 3.19: 128 GiB), which
-#              smalloc's 32 TiB and upstream smalloc's 64 TiB do not.
+#              smalloc's 32 TiB and upstream smalloc's 64 TiB do not (under valgrind smalloc
+#              serves from a small region through its slow paths, and `bench` refuses to count it).
 #   icount:    the same difference, with every user-space instruction of the native process
 #              counted by single-stepping it (devutils' `icount`). Works for every allocator;
 #              slower, so the counts are smaller.

@@ -225,7 +225,13 @@ macro_rules! with_allocator {
 /// with itself. Returns an error message in that case.
 pub fn check_smalloc_reserved() -> Result<(), String> {
     SMALLOC.init();
-    if SMALLOC.is_reserved() {
+    if SMALLOC.runs_under_valgrind() {
+        Err(
+            "smalloc runs under valgrind: it serves every call from the slow paths of its \
+             valgrind region, so its numbers would not be those of its fast paths"
+                .to_string(),
+        )
+    } else if SMALLOC.is_reserved() {
         Ok(())
     } else {
         Err(

@@ -83,6 +83,14 @@ const SLOT_SIZES: [usize; 256] = {
     t
 };
 
+/// The alignment of every slot of class `sc`: the largest power of two dividing its size (zero
+/// for positions that hold no slots).
+#[inline(always)]
+pub(crate) const fn slot_align(sc: u32) -> usize {
+    let size = slot_size(sc);
+    size & size.wrapping_neg()
+}
+
 /// The size class that serves a request of `size` bytes aligned to `align` (a power of two): the
 /// smallest class whose slots hold `size` bytes and are aligned to `align`. The result may exceed
 /// [`MAX_SC`] (up to 128); such requests are served by direct mappings.

@@ -15,6 +15,7 @@ mod slab;
 mod stats;
 mod sync;
 mod thread;
+mod valgrind;
 
 pub use stats::{ClassStats, Stats};
 
@@ -119,6 +120,7 @@ impl<F> core::fmt::Debug for Smalloc<F> {
         match self.base.0.load(Ordering::Acquire) {
             UNINIT => d.field("state", &"not reserved yet"),
             FAILED => d.field("state", &"reservation refused: serving from the fallback"),
+            base if valgrind::is_region(base) => d.field("state", &"under valgrind"),
             base => {
                 let st = stats::gather(Reservation { base });
                 d.field("reservation", &(base as *const u8))
@@ -256,19 +258,34 @@ impl<F> Smalloc<F> {
     /// in which case every request is served by the fallback allocator).
     #[doc(hidden)]
     pub fn is_reserved(&self) -> bool {
-        (self.base.0.load(Ordering::Acquire) as isize) >= 0
+        let base = self.base.0.load(Ordering::Acquire);
+        (base as isize) >= 0 || valgrind::is_region(base)
+    }
+
+    /// Whether this instance found itself under valgrind and serves from the small region it
+    /// takes there instead of its reservation (see "Running under valgrind" in the crate docs):
+    /// every call then takes a slow path that tells memcheck about each block, so instruction
+    /// counts and timings are not those of a native run.
+    #[doc(hidden)]
+    pub fn runs_under_valgrind(&self) -> bool {
+        valgrind::is_region(self.base.0.load(Ordering::Acquire))
     }
 
     /// The address range of this instance's slabs, if reserved. Every slot smalloc hands out lies
-    /// in it; direct mappings and fallback blocks do not.
+    /// in it; direct mappings and fallback blocks do not. Under valgrind, the range of the region
+    /// that replaces the reservation.
     #[doc(hidden)]
     pub fn slab_range(&self) -> Option<core::ops::Range<usize>> {
         let base = self.base.0.load(Ordering::Acquire);
+        if valgrind::is_region(base) {
+            return Some(valgrind::range(base));
+        }
         ((base as isize) >= 0).then(|| base..base + SLABS_LEN)
     }
 
     /// How many bytes the block at `ptr` can really hold: its slot size, or the data pages of a
     /// direct mapping. `None` for blocks from the fallback allocator, which smalloc cannot size.
+    /// Under valgrind, the size the block was asked with: memcheck holds the program to it.
     ///
     /// Every byte of it may be used, whatever size was asked for.
     ///
@@ -295,6 +312,9 @@ impl<F> Smalloc<F> {
             Some(layout::slot_size(sc_of_addr(ptr as usize)))
         } else if base == FAILED {
             None
+        } else if valgrind::is_region(base) {
+            // SAFETY: forwarded from the caller.
+            Some(unsafe { valgrind::usable_size(base, ptr) })
         } else {
             // SAFETY: a live block of ours outside the slabs is a direct mapping.
             Some(unsafe { large::usable_size(ptr as *mut u8) })
@@ -405,6 +425,10 @@ impl<F> Smalloc<F> {
     #[doc(hidden)]
     pub fn owns(&self, ptr: *const u8) -> bool {
         let base = self.base.0.load(Ordering::Acquire);
+        if valgrind::is_region(base) {
+            return valgrind::range(base).contains(&(ptr as usize))
+                || valgrind::owns_direct(base, ptr as usize);
+        }
         if (base as isize) < 0 {
             return false;
         }
@@ -417,7 +441,13 @@ impl<F> Smalloc<F> {
     #[cold]
     #[inline(never)]
     fn reserve(&self) -> usize {
-        let mine = reservation::reserve().unwrap_or(FAILED);
+        // Under valgrind the reservation cannot be had; a small region of its own takes its place.
+        let mine = if valgrind::running() {
+            valgrind::reserve()
+        } else {
+            reservation::reserve()
+        }
+        .unwrap_or(FAILED);
         match self
             .base
             .0
@@ -430,7 +460,10 @@ impl<F> Smalloc<F> {
                 mine
             }
             Err(winner) => {
-                if mine != FAILED {
+                if valgrind::is_region(mine) {
+                    // SAFETY: our region was never published, so nobody uses it.
+                    unsafe { valgrind::unmap(mine) };
+                } else if mine != FAILED {
                     // SAFETY: our reservation was never published, so nobody uses it.
                     unsafe { reservation::unmap(mine) };
                 }
@@ -528,7 +561,11 @@ impl<F> Smalloc<F> {
             if own.is_some() {
                 flush_batch(t);
             }
-            for c in sc..=max_sc {
+            // A class may be less aligned than a smaller one (48-byte slots are 16-aligned,
+            // 32-byte ones 32-aligned): failing over, skip the classes that could break the
+            // alignment `sc` was chosen for, and the positions without slots.
+            let need = layout::slot_align(sc);
+            for c in (sc..=max_sc).filter(|&c| slot_size(c) != 0 && layout::slot_align(c) >= need) {
                 if let Some(s) = own
                     && let Some(slot) = s.refill(c)
                 {
@@ -742,6 +779,10 @@ impl<F: GlobalAlloc> Smalloc<F> {
                 }
             };
         }
+        if valgrind::is_region(base) {
+            // SAFETY: base names the live region; the layout's alignment is a power of two.
+            return unsafe { valgrind::alloc(base, layout.size(), layout.align(), zero) };
+        }
         // SAFETY: base is the live reservation.
         unsafe {
             self.alloc_class(
@@ -801,6 +842,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
             FAILED => unsafe { self.fallback.dealloc(ptr, layout) },
             // Nothing was ever allocated, so this cannot be one of ours.
             UNINIT => {}
+            // SAFETY: a block of the region (or a bug of the program's, which memcheck reports).
+            b if valgrind::is_region(b) => unsafe { valgrind::dealloc(b, ptr) },
             // SAFETY: a live block of ours outside the slabs is a direct mapping.
             _ => unsafe { large::dealloc(Reservation { base }, ptr) },
         }
@@ -899,6 +942,10 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // SAFETY: with no reservation every block came from the fallback.
             FAILED => return unsafe { self.fallback.realloc(ptr, layout, new_size) },
             UNINIT => return ptr::null_mut(),
+            // SAFETY: a block of the region, per the caller.
+            b if valgrind::is_region(b) => {
+                return unsafe { valgrind::realloc(b, ptr, layout.align(), new_size) };
+            }
             _ => {}
         }
         let r = Reservation { base };
@@ -988,6 +1035,10 @@ unsafe impl<F: GlobalAlloc> GlobalAlloc for Smalloc<F> {
 impl<F> Drop for Smalloc<F> {
     fn drop(&mut self) {
         let base = *self.base.0.get_mut();
+        if valgrind::is_region(base) {
+            // SAFETY: every block must be gone (see the type's docs); no thread attaches to it.
+            unsafe { valgrind::unmap(base) };
+        }
         if (base as isize) < 0 {
             return;
         }

@@ -944,6 +944,42 @@ fn shared_slabs_fail_over_to_the_next_class() {
 }
 
 #[test]
+fn failing_over_to_a_bigger_class_keeps_the_alignment() {
+    // 32 MiB slots are aligned to 32 MiB, the next class's 48 MiB ones only to 16 MiB: when
+    // every 32 MiB slot is taken (32 per owned area, 31 per shared one), a 32 MiB-aligned request
+    // must skip the 48 MiB class. The blocks are never touched, so this costs no memory.
+    let s = instance();
+    let size = 32 << 20;
+    let l = lay(size, size);
+    assert_eq!(size_class(size, size), 50);
+    assert_eq!(
+        (slot_size(51), slot_align(51), slot_align(52)),
+        (48 << 20, 16 << 20, 64 << 20)
+    );
+    // SAFETY: blocks are never written, and freed with their layout.
+    unsafe {
+        let mut blocks = vec![];
+        loop {
+            let p = s.alloc(l);
+            assert!(!p.is_null());
+            assert!(
+                (p as usize).is_multiple_of(size),
+                "{p:?} not aligned to 32 MiB"
+            );
+            blocks.push(p);
+            if locate(&s, p).1 != 50 {
+                break;
+            }
+        }
+        assert_eq!(blocks.len(), 32 + 31 * SHARED_SLABS + 1);
+        assert_eq!(locate(&s, *blocks.last().unwrap()).1, 52);
+        for p in blocks {
+            s.dealloc(p, l);
+        }
+    }
+}
+
+#[test]
 fn exhausting_the_largest_class_ends_in_a_direct_mapping() {
     let s = instance();
     let range = s.slab_range().unwrap();
