@@ -1,9 +1,12 @@
-//! Command-line parsing and the subcommands of the `bench` binary.
+//! Command-line parsing (with `lexopt`) and the subcommands of the `bench` binary.
 
 use std::hint::black_box;
 
+use lexopt::{Arg, Parser};
+
 use crate::allocators::{self, AllocatorId};
 use crate::footprint;
+use crate::markdown;
 use crate::memory::MemoryCase;
 use crate::report;
 use crate::runner::{self, Plan};
@@ -37,6 +40,8 @@ OPTIONS:
   --csv FILE         also write every figure as CSV
   --json FILE        also write every figure and raw sample as JSON
   --plot FILE.svg    also draw the smalloc / peer ratios as a bar chart (needs peers)
+  --markdown FILE    also write the comparison tables as GitHub Markdown, headed by the date,
+                     the machine and the command (to paste into README.md)
   -h, --help         this text
 ";
 
@@ -49,40 +54,64 @@ pub const LATENCY_CALLS: u64 = 1_000_000;
 pub const MEMORY_ROUNDS: usize = 3;
 
 /// Options of a run.
-#[derive(Clone, Debug, Default)]
-struct Options {
-    compare: bool,
-    thorough: bool,
-    allocators: Option<Vec<AllocatorId>>,
-    only: Vec<String>,
-    rounds: Option<usize>,
-    scale: Option<f64>,
-    no_footprint: bool,
-    no_latency: bool,
-    no_memory: bool,
-    memory_rounds: Option<usize>,
-    csv: Option<String>,
-    json: Option<String>,
-    plot: Option<String>,
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Options {
+    pub(crate) compare: bool,
+    pub(crate) thorough: bool,
+    pub(crate) allocators: Option<Vec<AllocatorId>>,
+    pub(crate) only: Vec<String>,
+    pub(crate) rounds: Option<usize>,
+    pub(crate) scale: Option<f64>,
+    pub(crate) no_footprint: bool,
+    pub(crate) no_latency: bool,
+    pub(crate) no_memory: bool,
+    pub(crate) memory_rounds: Option<usize>,
+    pub(crate) csv: Option<String>,
+    pub(crate) json: Option<String>,
+    pub(crate) plot: Option<String>,
+    pub(crate) markdown: Option<String>,
 }
 
-/// Takes the value of option `name` from `it`.
-fn value<'a>(it: &mut impl Iterator<Item = &'a String>, name: &str) -> Result<&'a str, String> {
-    it.next()
-        .map(String::as_str)
-        .ok_or_else(|| format!("{name} needs a value"))
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Parsed<T> {
+    /// `-h` or `--help`: print [`USAGE`].
+    Help,
+    /// Run with these options.
+    Run(T),
 }
 
-/// Parses a number option.
-fn number<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, String> {
+/// An argument as it was written, for error messages.
+fn shown(arg: &Arg<'_>) -> String {
+    match arg {
+        Arg::Short(c) => format!("-{c}"),
+        Arg::Long(name) => format!("--{name}"),
+        Arg::Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+/// Takes the value of option `name` (the next argument, or what follows `=`).
+fn value(p: &mut Parser, name: &str) -> Result<String, String> {
+    let v = p.value().map_err(|_| format!("{name} needs a value"))?;
+    v.into_string()
+        .map_err(|v| format!("{name}: '{}' is not UTF-8", v.to_string_lossy()))
+}
+
+/// Takes the value of number option `name`.
+fn number<T: std::str::FromStr>(p: &mut Parser, name: &str) -> Result<T, String> {
+    let s = value(p, name)?;
     s.parse()
         .map_err(|_| format!("{name}: cannot read '{s}' as a number"))
 }
 
+/// Splits a comma-separated list, dropping empty items.
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').filter(|n| !n.is_empty())
+}
+
 /// Parses a comma-separated list of allocator names.
 fn allocator_list(s: &str) -> Result<Vec<AllocatorId>, String> {
-    s.split(',')
-        .filter(|n| !n.is_empty())
+    list(s)
         .map(|n| {
             AllocatorId::parse(n).ok_or_else(|| {
                 let known: Vec<_> = AllocatorId::all().iter().map(|a| a.name()).collect();
@@ -96,82 +125,95 @@ fn allocator_list(s: &str) -> Result<Vec<AllocatorId>, String> {
         .collect()
 }
 
-fn parse(args: &[String]) -> Result<Options, String> {
+/// Parses the options of a run.
+pub(crate) fn parse(args: &[String]) -> Result<Parsed<Options>, String> {
     let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--compare" => o.compare = true,
-            "--thorough" => o.thorough = true,
-            "--no-footprint" => o.no_footprint = true,
-            "--no-latency" => o.no_latency = true,
-            "--no-memory" => o.no_memory = true,
-            "--memory-rounds" => o.memory_rounds = Some(number(value(&mut it, a)?, a)?),
-            "--allocators" => o.allocators = Some(allocator_list(value(&mut it, a)?)?),
-            "--only" => {
-                o.only = value(&mut it, a)?
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            }
-            "--rounds" => o.rounds = Some(number(value(&mut it, a)?, a)?),
-            "--scale" => o.scale = Some(number(value(&mut it, a)?, a)?),
-            "--csv" => o.csv = Some(value(&mut it, a)?.into()),
-            "--json" => o.json = Some(value(&mut it, a)?.into()),
-            "--plot" => o.plot = Some(value(&mut it, a)?.into()),
-            other => return Err(format!("unknown argument '{other}' (try --help)")),
+    let mut p = Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(|e| format!("{e} (try --help)"))? {
+        let name = shown(&arg);
+        let name = name.as_str();
+        match arg {
+            Arg::Short('h') | Arg::Long("help") => return Ok(Parsed::Help),
+            Arg::Long("compare") => o.compare = true,
+            Arg::Long("thorough") => o.thorough = true,
+            Arg::Long("no-footprint") => o.no_footprint = true,
+            Arg::Long("no-latency") => o.no_latency = true,
+            Arg::Long("no-memory") => o.no_memory = true,
+            Arg::Long("memory-rounds") => o.memory_rounds = Some(number(&mut p, name)?),
+            Arg::Long("allocators") => o.allocators = Some(allocator_list(&value(&mut p, name)?)?),
+            Arg::Long("only") => o.only = list(&value(&mut p, name)?).map(String::from).collect(),
+            Arg::Long("rounds") => o.rounds = Some(number(&mut p, name)?),
+            Arg::Long("scale") => o.scale = Some(number(&mut p, name)?),
+            Arg::Long("csv") => o.csv = Some(value(&mut p, name)?),
+            Arg::Long("json") => o.json = Some(value(&mut p, name)?),
+            Arg::Long("plot") => o.plot = Some(value(&mut p, name)?),
+            Arg::Long("markdown") => o.markdown = Some(value(&mut p, name)?),
+            _ => return Err(format!("unknown argument '{name}' (try --help)")),
         }
     }
-    Ok(o)
+    Ok(Parsed::Run(o))
 }
 
 /// Runs the `bench` command with `args` (without the program name).
 pub fn main(args: &[String]) -> Result<(), String> {
     match args.first().map(String::as_str) {
-        Some("-h" | "--help") => {
-            print!("{USAGE}");
-            Ok(())
-        }
         Some(footprint::CHILD_COMMAND) => footprint::child_main(&args[1..]),
-        Some("pair64") => pair64(&args[1..]),
+        Some("pair64") => match parse_pair64(&args[1..])? {
+            Parsed::Help => {
+                print!("{USAGE}");
+                Ok(())
+            }
+            Parsed::Run(o) => pair64(o),
+        },
         Some("list") => {
-            for a in AllocatorId::all() {
-                println!("allocator {:<9} {}", a.name(), a.description());
-            }
-            for c in workloads::cases(1.0, true) {
-                println!("case {:<18} {} ops", c.name, c.ops);
-            }
-            println!(
-                "latency {:<15} {} alloc and as many free calls timed one by one",
-                "latency", LATENCY_CALLS
-            );
-            println!(
-                "memory {:<16} {} blocks (child process)",
-                "footprint",
-                footprint::BLOCKS
-            );
-            for m in MemoryCase::ALL {
-                let thorough = if m == MemoryCase::Phases {
-                    ", doubled with --thorough"
-                } else {
-                    ""
-                };
-                println!(
-                    "memory {:<16} {} {} (child process{thorough})",
-                    m.name(),
-                    m.amount(1.0, false),
-                    m.amount_unit()
-                );
-            }
+            list_cases();
             Ok(())
         }
-        _ => run(parse(args)?),
+        _ => match parse(args)? {
+            Parsed::Help => {
+                print!("{USAGE}");
+                Ok(())
+            }
+            Parsed::Run(o) => run(o, args),
+        },
     }
 }
 
-/// The main run: plan, measure, report.
-fn run(o: Options) -> Result<(), String> {
+/// `bench list`: the allocators and every case.
+fn list_cases() {
+    for a in AllocatorId::all() {
+        println!("allocator {:<9} {}", a.name(), a.description());
+    }
+    for c in workloads::cases(1.0, true) {
+        println!("case {:<18} {} ops", c.name, c.ops);
+    }
+    println!(
+        "latency {:<15} {} alloc and as many free calls timed one by one",
+        "latency", LATENCY_CALLS
+    );
+    println!(
+        "memory {:<16} {} blocks (child process)",
+        "footprint",
+        footprint::BLOCKS
+    );
+    for m in MemoryCase::ALL {
+        let thorough = if m == MemoryCase::Phases {
+            ", doubled with --thorough"
+        } else {
+            ""
+        };
+        println!(
+            "memory {:<16} {} {} (child process{thorough})",
+            m.name(),
+            m.amount(1.0, false),
+            m.amount_unit()
+        );
+    }
+}
+
+/// The main run: plan, measure, report. `args` are the command line's, for the Markdown
+/// report's note of the command.
+fn run(o: Options, args: &[String]) -> Result<(), String> {
     allocators::check_smalloc_reserved()?;
     let mut ids = match (&o.allocators, o.compare) {
         (Some(list), _) => list.clone(),
@@ -235,31 +277,61 @@ fn run(o: Options) -> Result<(), String> {
         crate::plot::render(&results, p)?;
         eprintln!("wrote {p}");
     }
+    if let Some(p) = &o.markdown {
+        let info = markdown::RunInfo::current(args);
+        write(p, markdown::render(&results, &info))?;
+        eprintln!("wrote {p}");
+    }
     Ok(())
+}
+
+/// The options of `bench pair64`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Pair64 {
+    pub(crate) id: AllocatorId,
+    pub(crate) iters: u64,
+    pub(crate) hold: usize,
+    /// The size as a compile-time constant instead of a run-time value.
+    pub(crate) fixed: bool,
+}
+
+/// Parses the options of `bench pair64` (`args` after `pair64`).
+pub(crate) fn parse_pair64(args: &[String]) -> Result<Parsed<Pair64>, String> {
+    let mut o = Pair64 {
+        id: AllocatorId::Smalloc,
+        iters: 1_000_000,
+        hold: 0,
+        fixed: false,
+    };
+    let mut p = Parser::from_args(args);
+    while let Some(arg) = p.next().map_err(|e| format!("pair64: {e}"))? {
+        let name = shown(&arg);
+        let name = name.as_str();
+        match arg {
+            Arg::Short('h') | Arg::Long("help") => return Ok(Parsed::Help),
+            Arg::Long("allocator") => {
+                o.id = AllocatorId::parse(&value(&mut p, name)?)
+                    .ok_or_else(|| format!("unknown allocator in {args:?}"))?
+            }
+            Arg::Long("iters") => o.iters = number(&mut p, name)?,
+            Arg::Long("hold") => o.hold = number(&mut p, name)?,
+            Arg::Long("fixed") => o.fixed = true,
+            _ => return Err(format!("pair64: unknown argument '{name}'")),
+        }
+    }
+    Ok(Parsed::Run(o))
 }
 
 /// `bench pair64`: the smallest program that exercises one allocator's 64-byte alloc/free pair,
 /// so that `valgrind --tool=callgrind` run at two iteration counts gives instructions per pair
 /// as the difference of the totals over the difference of the counts (startup cancels out).
-fn pair64(args: &[String]) -> Result<(), String> {
-    let mut id = AllocatorId::Smalloc;
-    let mut iters: u64 = 1_000_000;
-    let mut hold: usize = 0;
-    let mut fixed = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--allocator" => {
-                id = AllocatorId::parse(value(&mut it, a)?)
-                    .ok_or_else(|| format!("unknown allocator in {args:?}"))?
-            }
-            "--iters" => iters = number(value(&mut it, a)?, a)?,
-            "--hold" => hold = number(value(&mut it, a)?, a)?,
-            // The size as a compile-time constant instead of a run-time value.
-            "--fixed" => fixed = true,
-            other => return Err(format!("pair64: unknown argument '{other}'")),
-        }
-    }
+fn pair64(o: Pair64) -> Result<(), String> {
+    let Pair64 {
+        id,
+        iters,
+        hold,
+        fixed,
+    } = o;
     if id == AllocatorId::Smalloc {
         allocators::check_smalloc_reserved()?;
         // Its blocks must come from its slabs, or the figure would not be smalloc's.

@@ -40,11 +40,7 @@ pub const OVERHEAD_PAIRS: usize = 10_001;
 /// frequency (otherwise its ticks are not time).
 #[cfg(target_arch = "x86_64")]
 fn invariant_tsc() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("flags"))
-            .is_some_and(|l| l.split_whitespace().any(|f| f == "constant_tsc"))
-    })
+    devutils::procfs::cpu_has_flag("constant_tsc")
 }
 
 /// Reads the time-stamp counter between two `lfence`s: earlier instructions have completed

@@ -16,6 +16,8 @@
 use std::alloc::GlobalAlloc;
 use std::process::Command;
 
+use devutils::procfs::{hwm_kib, rss_kib};
+
 use crate::allocators::AllocatorId;
 use crate::rng::Rng;
 use crate::with_allocator;
@@ -40,15 +42,6 @@ pub struct Footprint {
     pub requested_peak: u64,
 }
 
-/// Reads a `kB` field such as `VmRSS` from `/proc/self/status`.
-pub fn proc_status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|line| {
-        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-}
-
 /// The child's side: runs the script through `a` and returns its readings.
 pub fn measure<A: GlobalAlloc>(a: &A) -> Footprint {
     let mut rng = Rng::new(0xF007);
@@ -56,8 +49,7 @@ pub fn measure<A: GlobalAlloc>(a: &A) -> Footprint {
     let mut blocks: Vec<(*mut u8, usize)> = Vec::with_capacity(BLOCKS);
     let mut order: Vec<usize> = (0..BLOCKS).collect();
     rng.shuffle(&mut order);
-    let read = |field| proc_status_kib(field).expect("cannot read /proc/self/status");
-    let baseline_kib = read("VmRSS");
+    let baseline_kib = rss_kib();
 
     let new_block = |rng: &mut Rng| {
         let size = mixed_size(rng);
@@ -82,12 +74,12 @@ pub fn measure<A: GlobalAlloc>(a: &A) -> Footprint {
         live += blocks[i].1 as u64;
         requested_peak = requested_peak.max(live);
     }
-    let peak_kib = read("VmHWM");
+    let peak_kib = hwm_kib();
     for (p, size) in blocks.drain(..) {
         // SAFETY: each block is freed once, with its layout.
         unsafe { a.dealloc(p, layout(size)) };
     }
-    let after_free_kib = read("VmRSS");
+    let after_free_kib = rss_kib();
     Footprint {
         baseline_kib,
         peak_kib,

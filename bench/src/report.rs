@@ -1,12 +1,14 @@
 //! Turns [`Results`] into the human tables (one per workload, then the summary) and the machine
-//! formats (CSV, JSON).
+//! formats (CSV with the `csv` crate, JSON with `serde_json`; both from the `Serialize` rows and
+//! records below).
 //!
 //! Ratios are always smalloc's median over the peer's median, of ns/op or of MiB: below 1.00,
 //! smalloc is faster (or smaller); above, the peer is.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::allocators::AllocatorId;
 use crate::latency::PERCENTILES;
@@ -14,7 +16,7 @@ use crate::results::{MemoryResults, Results, Stats, geomean};
 use crate::workloads::Workload;
 
 /// A figure with about three significant digits.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x < 10.0 {
         format!("{x:.2}")
     } else if x < 100.0 {
@@ -39,7 +41,7 @@ fn ratio(r: Option<f64>) -> String {
 
 /// Lays out rows of cells as a Markdown table (readable as plain text too), first column left
 /// aligned, the others right aligned.
-fn table(header: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[String], rows: &[Vec<String>]) -> String {
     let cols = header.len();
     let width: Vec<usize> = (0..cols)
         .map(|i| {
@@ -77,7 +79,7 @@ fn table(header: &[String], rows: &[Vec<String>]) -> String {
 }
 
 /// The case name, starred when it runs more threads than there are CPUs.
-fn case_label(r: &Results, c: usize) -> String {
+pub(crate) fn case_label(r: &Results, c: usize) -> String {
     let case = &r.cases[c];
     if case.threads > r.cpus {
         format!("{}*", case.name)
@@ -142,7 +144,7 @@ pub fn text(r: &Results) -> String {
 }
 
 /// The labels of the latency figures: `alloc p50` ... `free max`.
-fn latency_labels() -> Vec<String> {
+pub(crate) fn latency_labels() -> Vec<String> {
     ["alloc", "free"]
         .iter()
         .flat_map(|call| PERCENTILES.iter().map(move |(_, p)| format!("{call} {p}")))
@@ -282,6 +284,13 @@ fn side_summary_text(r: &Results) -> String {
         "\n## summary, memory and tail latency: smalloc / peer of the medians (below 1.00x: \
          smalloc smaller or faster; n/a: the peer has no such figure)\n"
     );
+    out.push_str(&side_summary_table(r));
+    out
+}
+
+/// The second summary's table: one row per peer, one column per memory figure with a ratio and
+/// per tail-latency figure.
+pub(crate) fn side_summary_table(r: &Results) -> String {
     let mut header = vec!["peer".to_string()];
     header.extend(r.side_labels());
     let rows: Vec<Vec<String>> = r
@@ -296,8 +305,7 @@ fn side_summary_text(r: &Results) -> String {
             row
         })
         .collect();
-    out.push_str(&table(&header, &rows));
-    out
+    table(&header, &rows)
 }
 
 /// The footprint table.
@@ -384,7 +392,7 @@ pub fn summary(r: &Results) -> Vec<SummaryRow> {
         .collect()
 }
 
-/// The summary table.
+/// The summary: its title and table.
 fn summary_text(r: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -393,6 +401,12 @@ fn summary_text(r: &Results) -> String {
          (below 1.00x: smalloc faster)\n",
         r.cases.len()
     );
+    out.push_str(&summary_table(r));
+    out
+}
+
+/// The summary's table: one row per peer.
+pub(crate) fn summary_table(r: &Results) -> String {
     let header: Vec<String> = [
         "peer",
         "time geomean",
@@ -416,36 +430,104 @@ fn summary_text(r: &Results) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(&header, &rows));
-    out
+    table(&header, &rows)
 }
 
-/// One CSV line per (case, allocator) and per (footprint figure, allocator).
-pub fn csv(r: &Results) -> String {
-    let mut out = String::from(
-        "workload,case,threads,ops,unit,allocator,median,min,max,samples,smalloc_over_this\n",
-    );
-    let ratio_s = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.4}"));
-    for (c, case) in r.cases.iter().enumerate() {
-        for (a, id) in r.allocators.iter().enumerate() {
-            let Some(s) = r.stats(c, a) else { continue };
-            let _ = writeln!(
-                out,
-                "{},{},{},{},ns/op,{},{:.3},{:.3},{:.3},{},{}",
-                case.workload.name(),
-                case.name,
-                case.threads,
-                case.ops,
-                id.name(),
-                s.median,
-                s.min,
-                s.max,
-                r.samples[c][a].len(),
-                ratio_s(r.ratio(c, a)),
-            );
+/// A figure written with a fixed number of decimals (`{:.N}`) in the CSV, so that a column
+/// reads alike from line to line.
+struct Fixed(f64, usize);
+
+impl Serialize for Fixed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:.*}", self.1, self.0))
+    }
+}
+
+/// The CSV's header: the fields of [`CsvRow`], in order.
+const CSV_COLUMNS: [&str; 11] = [
+    "workload",
+    "case",
+    "threads",
+    "ops",
+    "unit",
+    "allocator",
+    "median",
+    "min",
+    "max",
+    "samples",
+    "smalloc_over_this",
+];
+
+/// One line of the CSV: a figure of one allocator, its fields as [`CSV_COLUMNS`] names them.
+#[derive(Serialize)]
+struct CsvRow<'a> {
+    workload: &'a str,
+    case: String,
+    threads: u64,
+    ops: u64,
+    unit: &'a str,
+    allocator: &'a str,
+    median: Fixed,
+    min: Fixed,
+    max: Fixed,
+    samples: usize,
+    /// Empty where there is no ratio (smalloc's own line, or a figure without one).
+    smalloc_over_this: Option<Fixed>,
+}
+
+impl<'a> CsvRow<'a> {
+    /// The line of `s` (shown with `decimals`) from `samples` readings of `allocator`, ratio
+    /// `ratio`; `what` is (workload, case, threads, ops, unit).
+    fn new(
+        what: (&'a str, String, u64, u64, &'a str),
+        allocator: AllocatorId,
+        s: Stats,
+        decimals: usize,
+        samples: usize,
+        ratio: Option<f64>,
+    ) -> Self {
+        let (workload, case, threads, ops, unit) = what;
+        CsvRow {
+            workload,
+            case,
+            threads,
+            ops,
+            unit,
+            allocator: allocator.name(),
+            median: Fixed(s.median, decimals),
+            min: Fixed(s.min, decimals),
+            max: Fixed(s.max, decimals),
+            samples,
+            smalloc_over_this: ratio.map(|v| Fixed(v, 4)),
         }
     }
-    for (a, id) in r.allocators.iter().enumerate() {
+}
+
+/// One CSV line per (case, allocator), per (footprint figure, allocator), per (latency figure,
+/// allocator) and per (memory figure, allocator), after a header line.
+pub fn csv(r: &Results) -> String {
+    let mut rows = Vec::new();
+    for (c, case) in r.cases.iter().enumerate() {
+        for (a, &id) in r.allocators.iter().enumerate() {
+            let Some(s) = r.stats(c, a) else { continue };
+            let what = (
+                case.workload.name(),
+                case.name.clone(),
+                case.threads as u64,
+                case.ops,
+                "ns/op",
+            );
+            rows.push(CsvRow::new(
+                what,
+                id,
+                s,
+                3,
+                r.samples[c][a].len(),
+                r.ratio(c, a),
+            ));
+        }
+    }
+    for (a, &id) in r.allocators.iter().enumerate() {
         let Some(f) = r.footprint_stats(a) else {
             continue;
         };
@@ -454,35 +536,19 @@ pub fn csv(r: &Results) -> String {
             ("footprint-peak-rss", f.peak, rr.map(|x| x.0)),
             ("footprint-rss-after-free", f.after_free, rr.map(|x| x.1)),
         ] {
-            let _ = writeln!(
-                out,
-                "footprint,{name},1,0,MiB,{},{:.2},{:.2},{:.2},{},{}",
-                id.name(),
-                s.median,
-                s.min,
-                s.max,
-                r.footprint[a].len(),
-                ratio_s(rv),
-            );
+            let what = ("footprint", name.to_string(), 1, 0, "MiB");
+            rows.push(CsvRow::new(what, id, s, 2, r.footprint[a].len(), rv));
         }
     }
     for (k, label) in latency_labels().iter().enumerate() {
-        for (a, id) in r.allocators.iter().enumerate() {
+        for (a, &id) in r.allocators.iter().enumerate() {
             let Some(s) = r.latency_stats(a, k) else {
                 continue;
             };
-            let _ = writeln!(
-                out,
-                "latency,latency-{},1,{},ns,{},{:.2},{:.2},{:.2},{},{}",
-                label.replace(' ', "-"),
-                r.latency_calls,
-                id.name(),
-                s.median,
-                s.min,
-                s.max,
-                r.latency[a].len(),
-                ratio_s(r.latency_ratio(a, k)),
-            );
+            let case = format!("latency-{}", label.replace(' ', "-"));
+            let what = ("latency", case, 1, r.latency_calls, "ns");
+            let ratio = r.latency_ratio(a, k);
+            rows.push(CsvRow::new(what, id, s, 2, r.latency[a].len(), ratio));
         }
     }
     for m in &r.memory {
@@ -492,176 +558,283 @@ pub fn csv(r: &Results) -> String {
             1
         };
         for (f, fig) in m.case.figures().iter().enumerate() {
-            for (a, id) in r.allocators.iter().enumerate() {
+            for (a, &id) in r.allocators.iter().enumerate() {
                 let Some(s) = m.stats(a, f) else { continue };
-                let rv = m.ratio(a, f).filter(|_| fig.ratio.is_some());
-                let _ = writeln!(
-                    out,
-                    "{},{}-{},{threads},0,{},{},{:.2},{:.2},{:.2},{},{}",
-                    m.case.name(),
-                    m.case.name(),
-                    fig.key,
-                    fig.unit.name(),
-                    id.name(),
-                    s.median,
-                    s.min,
-                    s.max,
-                    m.readings[a].len(),
-                    ratio_s(rv),
-                );
+                let case = format!("{}-{}", m.case.name(), fig.key);
+                let what = (m.case.name(), case, threads, 0, fig.unit.name());
+                let ratio = m.ratio(a, f).filter(|_| fig.ratio.is_some());
+                rows.push(CsvRow::new(what, id, s, 2, m.readings[a].len(), ratio));
             }
         }
     }
-    out
+    // The header is written even when there is no row (the crate's own header comes with the
+    // first row).
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    // Plain strings and numbers into memory: nothing here can fail.
+    w.write_record(CSV_COLUMNS)
+        .expect("writing to memory cannot fail");
+    for row in rows {
+        w.serialize(row).expect("a CSV row serializes");
+    }
+    let bytes = w.into_inner().expect("writing to memory cannot fail");
+    String::from_utf8(bytes).expect("every CSV field is UTF-8")
 }
 
-/// Everything, raw samples included, as JSON.
-pub fn json(r: &Results) -> Value {
-    let stats = |s: Stats| json!({"median": s.median, "min": s.min, "max": s.max});
-    let cases: Vec<Value> = r
+/// The JSON report: the run's settings, then every figure with its raw samples.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    rounds: usize,
+    scale: f64,
+    thorough: bool,
+    cpus: usize,
+    wall_s: f64,
+    allocators: Vec<JsonAllocator>,
+    ratio: &'static str,
+    cases: Vec<JsonCase<'a>>,
+    footprint: BTreeMap<&'static str, JsonFootprint>,
+    latency: JsonLatency<'a>,
+    memory: Vec<JsonMemory>,
+    summary: Vec<JsonSummary>,
+    summary_memory_and_latency: BTreeMap<&'static str, BTreeMap<String, Option<f64>>>,
+}
+
+/// An allocator of the run.
+#[derive(Serialize)]
+struct JsonAllocator {
+    name: &'static str,
+    description: &'static str,
+}
+
+/// A timed case, with a result per allocator (keyed by name).
+#[derive(Serialize)]
+struct JsonCase<'a> {
+    workload: &'static str,
+    case: &'a str,
+    threads: usize,
+    ops: u64,
+    results: BTreeMap<&'static str, JsonCaseResult<'a>>,
+}
+
+/// One allocator's figures of a timed case.
+#[derive(Serialize)]
+struct JsonCaseResult<'a> {
+    ns_per_op: Stats,
+    samples_ns_per_op: &'a [f64],
+    smalloc_over_this: Option<f64>,
+}
+
+/// One allocator's footprint figures, MiB.
+#[derive(Serialize)]
+struct JsonFootprint {
+    baseline_rss_mib: Stats,
+    peak_rss_mib: Stats,
+    rss_after_free_mib: Stats,
+    requested_peak_mib: f64,
+    smalloc_over_this_peak: Option<f64>,
+    smalloc_over_this_after_free: Option<f64>,
+}
+
+/// The latency report: the clock, then per allocator (keyed by name) its figures (keyed by
+/// `alloc_p50` ... `free_max`).
+#[derive(Serialize)]
+struct JsonLatency<'a> {
+    clock: &'a Option<String>,
+    clock_overhead_ns: Option<Stats>,
+    calls_per_round: u64,
+    results: BTreeMap<&'static str, BTreeMap<String, JsonLatencyFigure>>,
+}
+
+/// One latency figure of one allocator, ns.
+#[derive(Serialize)]
+struct JsonLatencyFigure {
+    ns: Stats,
+    samples_ns: Vec<f64>,
+    smalloc_over_this: Option<f64>,
+}
+
+/// A memory case, with per allocator (keyed by name) its figures (keyed by [`Figure::key`]).
+///
+/// [`Figure::key`]: crate::memory::Figure::key
+#[derive(Serialize)]
+struct JsonMemory {
+    case: &'static str,
+    amount: u64,
+    description: String,
+    results: BTreeMap<&'static str, BTreeMap<&'static str, JsonMemoryFigure>>,
+}
+
+/// One figure of a memory case for one allocator, in its unit (`null` where it does not apply).
+#[derive(Serialize)]
+struct JsonMemoryFigure {
+    unit: &'static str,
+    stats: Option<Stats>,
+    samples: Vec<Option<f64>>,
+    smalloc_over_this: Option<f64>,
+}
+
+/// A line of the summary.
+#[derive(Serialize)]
+struct JsonSummary {
+    peer: &'static str,
+    time_geomean_smalloc_over_peer: f64,
+    cases_smalloc_faster: usize,
+    cases: usize,
+    worst_case: String,
+    worst_ratio: f64,
+    footprint_peak_ratio: Option<f64>,
+    footprint_after_free_ratio: Option<f64>,
+}
+
+/// Everything, raw samples included, for `serde_json`.
+pub fn json(r: &Results) -> impl Serialize + '_ {
+    let cases = r
         .cases
         .iter()
         .enumerate()
-        .map(|(c, case)| {
-            let mut per = serde_json::Map::new();
-            for (a, id) in r.allocators.iter().enumerate() {
-                if let Some(s) = r.stats(c, a) {
-                    per.insert(
-                        id.name().into(),
-                        json!({
-                            "ns_per_op": stats(s),
-                            "samples_ns_per_op": r.samples[c][a],
-                            "smalloc_over_this": r.ratio(c, a),
-                        }),
-                    );
-                }
-            }
-            json!({
-                "workload": case.workload.name(),
-                "case": case.name,
-                "threads": case.threads,
-                "ops": case.ops,
-                "results": per,
-            })
+        .map(|(c, case)| JsonCase {
+            workload: case.workload.name(),
+            case: &case.name,
+            threads: case.threads,
+            ops: case.ops,
+            results: r
+                .allocators
+                .iter()
+                .enumerate()
+                .filter_map(|(a, id)| {
+                    let result = JsonCaseResult {
+                        ns_per_op: r.stats(c, a)?,
+                        samples_ns_per_op: &r.samples[c][a],
+                        smalloc_over_this: r.ratio(c, a),
+                    };
+                    Some((id.name(), result))
+                })
+                .collect(),
         })
         .collect();
-    let mut footprint = serde_json::Map::new();
-    for (a, id) in r.allocators.iter().enumerate() {
-        if let Some(f) = r.footprint_stats(a) {
+    let footprint = r
+        .allocators
+        .iter()
+        .enumerate()
+        .filter_map(|(a, id)| {
+            let f = r.footprint_stats(a)?;
             let rr = r.footprint_ratios(a);
-            footprint.insert(
-                id.name().into(),
-                json!({
-                    "baseline_rss_mib": stats(f.baseline),
-                    "peak_rss_mib": stats(f.peak),
-                    "rss_after_free_mib": stats(f.after_free),
-                    "requested_peak_mib": f.requested_peak,
-                    "smalloc_over_this_peak": rr.map(|x| x.0),
-                    "smalloc_over_this_after_free": rr.map(|x| x.1),
-                }),
-            );
-        }
-    }
-    let labels = latency_labels();
-    let mut latency = serde_json::Map::new();
-    for (a, id) in r.allocators.iter().enumerate() {
-        let mut per = serde_json::Map::new();
-        for (k, label) in labels.iter().enumerate() {
-            let Some(s) = r.latency_stats(a, k) else {
-                continue;
+            let figures = JsonFootprint {
+                baseline_rss_mib: f.baseline,
+                peak_rss_mib: f.peak,
+                rss_after_free_mib: f.after_free,
+                requested_peak_mib: f.requested_peak,
+                smalloc_over_this_peak: rr.map(|x| x.0),
+                smalloc_over_this_after_free: rr.map(|x| x.1),
             };
-            let samples = r.latency_samples(a, k).unwrap_or_default();
-            per.insert(
-                label.replace(' ', "_"),
-                json!({
-                    "ns": stats(s),
-                    "samples_ns": samples,
-                    "smalloc_over_this": r.latency_ratio(a, k),
-                }),
-            );
-        }
-        if !per.is_empty() {
-            latency.insert(id.name().into(), Value::Object(per));
-        }
-    }
-    let memory: Vec<Value> = r
+            Some((id.name(), figures))
+        })
+        .collect();
+    let labels = latency_labels();
+    let latency = r
+        .allocators
+        .iter()
+        .enumerate()
+        .map(|(a, id)| {
+            let per: BTreeMap<String, JsonLatencyFigure> = labels
+                .iter()
+                .enumerate()
+                .filter_map(|(k, label)| {
+                    let figure = JsonLatencyFigure {
+                        ns: r.latency_stats(a, k)?,
+                        samples_ns: r.latency_samples(a, k).unwrap_or_default(),
+                        smalloc_over_this: r.latency_ratio(a, k),
+                    };
+                    Some((label.replace(' ', "_"), figure))
+                })
+                .collect();
+            (id.name(), per)
+        })
+        .filter(|(_, per)| !per.is_empty())
+        .collect();
+    let memory = r
         .memory
         .iter()
         .map(|m| {
             let figures = m.case.figures();
-            let mut per = serde_json::Map::new();
-            for (a, id) in r.allocators.iter().enumerate() {
-                let mut figs = serde_json::Map::new();
-                for (f, fig) in figures.iter().enumerate() {
-                    let raw: Vec<Option<f64>> = m.readings[a]
-                        .iter()
-                        .map(|round| round[f].map(|v| fig.unit.show(v)))
-                        .collect();
-                    figs.insert(
-                        fig.key.into(),
-                        json!({
-                            "unit": fig.unit.name(),
-                            "stats": m.stats(a, f).map(stats),
-                            "samples": raw,
-                            "smalloc_over_this": m.ratio(a, f).filter(|_| fig.ratio.is_some()),
-                        }),
-                    );
-                }
-                per.insert(id.name().into(), Value::Object(figs));
+            let per_allocator = |a: usize| {
+                figures
+                    .iter()
+                    .enumerate()
+                    .map(|(f, fig)| {
+                        let figure = JsonMemoryFigure {
+                            unit: fig.unit.name(),
+                            stats: m.stats(a, f),
+                            samples: m.readings[a]
+                                .iter()
+                                .map(|round| round[f].map(|v| fig.unit.show(v)))
+                                .collect(),
+                            smalloc_over_this: m.ratio(a, f).filter(|_| fig.ratio.is_some()),
+                        };
+                        (fig.key, figure)
+                    })
+                    .collect()
+            };
+            JsonMemory {
+                case: m.case.name(),
+                amount: m.amount,
+                description: m.case.description(m.amount),
+                results: r
+                    .allocators
+                    .iter()
+                    .enumerate()
+                    .map(|(a, id)| (id.name(), per_allocator(a)))
+                    .collect(),
             }
-            json!({
-                "case": m.case.name(),
-                "amount": m.amount,
-                "description": m.case.description(m.amount),
-                "results": per,
-            })
         })
         .collect();
     let side_labels = r.side_labels();
-    let side: serde_json::Map<String, Value> = r
+    let side = r
         .peers()
         .map(|(a, id)| {
-            let ratios: serde_json::Map<String, Value> = side_labels
-                .iter()
-                .cloned()
-                .zip(r.side_ratios(a).into_iter().map(|x| json!(x)))
-                .collect();
-            (id.name().to_string(), Value::Object(ratios))
+            let ratios = side_labels.iter().cloned().zip(r.side_ratios(a)).collect();
+            (id.name(), ratios)
         })
         .collect();
-    let summary: Vec<Value> = summary(r)
+    let summary = summary(r)
         .into_iter()
-        .map(|s| {
-            json!({
-                "peer": s.peer.name(),
-                "time_geomean_smalloc_over_peer": s.geomean,
-                "cases_smalloc_faster": s.wins,
-                "cases": s.cases,
-                "worst_case": s.worst.0,
-                "worst_ratio": s.worst.1,
-                "footprint_peak_ratio": s.footprint.map(|f| f.0),
-                "footprint_after_free_ratio": s.footprint.map(|f| f.1),
-            })
+        .map(|s| JsonSummary {
+            peer: s.peer.name(),
+            time_geomean_smalloc_over_peer: s.geomean,
+            cases_smalloc_faster: s.wins,
+            cases: s.cases,
+            worst_case: s.worst.0,
+            worst_ratio: s.worst.1,
+            footprint_peak_ratio: s.footprint.map(|f| f.0),
+            footprint_after_free_ratio: s.footprint.map(|f| f.1),
         })
         .collect();
-    json!({
-        "rounds": r.rounds,
-        "scale": r.scale,
-        "thorough": r.thorough,
-        "cpus": r.cpus,
-        "wall_s": r.wall_s,
-        "allocators": r.allocators.iter().map(|a| json!({"name": a.name(), "description": a.description()})).collect::<Vec<_>>(),
-        "ratio": "smalloc median / peer median; below 1: smalloc faster or smaller",
-        "cases": cases,
-        "footprint": footprint,
-        "latency": {
-            "clock": r.clock,
-            "clock_overhead_ns": r.clock_overhead().map(stats),
-            "calls_per_round": r.latency_calls,
-            "results": latency,
+    JsonReport {
+        rounds: r.rounds,
+        scale: r.scale,
+        thorough: r.thorough,
+        cpus: r.cpus,
+        wall_s: r.wall_s,
+        allocators: r
+            .allocators
+            .iter()
+            .map(|a| JsonAllocator {
+                name: a.name(),
+                description: a.description(),
+            })
+            .collect(),
+        ratio: "smalloc median / peer median; below 1: smalloc faster or smaller",
+        cases,
+        footprint,
+        latency: JsonLatency {
+            clock: &r.clock,
+            clock_overhead_ns: r.clock_overhead(),
+            calls_per_round: r.latency_calls,
+            results: latency,
         },
-        "memory": memory,
-        "summary": summary,
-        "summary_memory_and_latency": side,
-    })
+        memory,
+        summary,
+        summary_memory_and_latency: side,
+    }
 }

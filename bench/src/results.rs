@@ -2,14 +2,16 @@
 //! with the statistics the reports derive from them (median, spread, ratios, geometric means).
 //! Nothing here is ever filled in except from a timed run or a child process's reading.
 
+use serde::Serialize;
+
 use crate::allocators::AllocatorId;
 use crate::footprint::Footprint;
 use crate::latency::{Latency, P999, PERCENTILES};
 use crate::memory::MemoryCase;
 use crate::workloads::Case;
 
-/// Median, minimum and maximum of a set of samples.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// Median, minimum and maximum of a set of samples (in JSON: `{"median", "min", "max"}`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Stats {
     /// The median (mean of the two middle values for an even count).
     pub median: f64,

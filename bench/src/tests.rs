@@ -3,8 +3,10 @@
 //! memory they are given, so this also catches a broken allocator path).
 
 use crate::allocators::{self, AllocatorId, SMALLOC, SYSTEM};
-use crate::footprint::{Footprint, proc_status_kib};
+use crate::cli::{self, Options, Pair64, Parsed};
+use crate::footprint::Footprint;
 use crate::latency::{self, Latency, percentile};
+use crate::markdown::{self, RunInfo};
 use crate::memory::{self, MemoryCase};
 use crate::results::{MemoryResults, Results, Stats, geomean};
 use crate::rng::Rng;
@@ -70,13 +72,6 @@ fn every_case_runs_through_smalloc_and_the_system_allocator() {
     }
 }
 
-#[test]
-fn proc_status_has_the_resident_set() {
-    assert!(proc_status_kib("VmRSS").unwrap() > 0);
-    assert!(proc_status_kib("VmHWM").unwrap() > 0);
-    assert!(proc_status_kib("NoSuchField").is_none());
-}
-
 /// Results shaped like a real run's, with made-up figures: only the arithmetic and layout of
 /// the reports are under test here.
 fn sample_results() -> Results {
@@ -132,7 +127,7 @@ fn ratios_summary_and_machine_formats() {
     assert_eq!(csv.lines().count(), 1 + 2 * r.cases.len() + 4);
     assert!(csv.contains("pair,pair-8,1,4000000,ns/op,system,4.000,4.000,4.000,3,0.5000"));
 
-    let json = report::json(&r);
+    let json = serde_json::to_value(report::json(&r)).unwrap();
     assert_eq!(json["cases"].as_array().unwrap().len(), r.cases.len());
     assert_eq!(json["summary"][0]["peer"], "system");
 }
@@ -296,7 +291,7 @@ fn latency_and_memory_reports() {
     );
     assert!(csv.contains("trim,trim-rss-after-trim,1,0,MiB,smalloc,1.00,1.00,1.00,1,"));
 
-    let json = report::json(&r);
+    let json = serde_json::to_value(report::json(&r)).unwrap();
     assert_eq!(
         json["latency"]["results"]["system"]["alloc_p99.9"]["ns"]["median"],
         80.0
@@ -327,4 +322,305 @@ fn new_case_names_do_not_collide() {
     for m in MemoryCase::ALL {
         assert_eq!(MemoryCase::parse(m.name()), Some(m));
     }
+}
+
+/// `bench ARGS` parsed as the options of a run.
+fn parse(args: &[&str]) -> Result<Parsed<Options>, String> {
+    cli::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+}
+
+/// The options of a run, or a panic.
+fn options(args: &[&str]) -> Options {
+    match parse(args) {
+        Ok(Parsed::Run(o)) => o,
+        other => panic!("{args:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn every_option_is_read() {
+    assert_eq!(options(&[]), Options::default());
+    let o = options(&[
+        "--compare",
+        "--thorough",
+        "--allocators",
+        "system,,jemalloc",
+        "--only",
+        "pair,ring-4,",
+        "--rounds",
+        "5",
+        "--scale",
+        "0.25",
+        "--no-footprint",
+        "--no-latency",
+        "--no-memory",
+        "--memory-rounds",
+        "2",
+        "--csv",
+        "a.csv",
+        "--json",
+        "a.json",
+        "--plot",
+        "a.svg",
+        "--markdown",
+        "a.md",
+    ]);
+    let expected = Options {
+        compare: true,
+        thorough: true,
+        allocators: Some(vec![AllocatorId::System, AllocatorId::Jemalloc]),
+        only: vec!["pair".into(), "ring-4".into()],
+        rounds: Some(5),
+        scale: Some(0.25),
+        no_footprint: true,
+        no_latency: true,
+        no_memory: true,
+        memory_rounds: Some(2),
+        csv: Some("a.csv".into()),
+        json: Some("a.json".into()),
+        plot: Some("a.svg".into()),
+        markdown: Some("a.md".into()),
+    };
+    assert_eq!(o, expected);
+    // `--name=value` is the same as `--name value`; a value may start with a dash.
+    assert_eq!(options(&["--rounds=4"]).rounds, Some(4));
+    assert_eq!(options(&["--csv", "-"]).csv.as_deref(), Some("-"));
+    assert_eq!(parse(&["--compare", "-h"]), Ok(Parsed::Help));
+    assert_eq!(parse(&["--help"]), Ok(Parsed::Help));
+}
+
+#[test]
+fn bad_arguments_are_named_in_the_error() {
+    let err = |args: &[&str]| parse(args).unwrap_err();
+    assert_eq!(err(&["--rounds"]), "--rounds needs a value");
+    assert_eq!(
+        err(&["--rounds", "many"]),
+        "--rounds: cannot read 'many' as a number"
+    );
+    assert_eq!(
+        err(&["--scale", "--compare"]),
+        "--scale: cannot read '--compare' as a number"
+    );
+    assert_eq!(
+        err(&["--compare", "--bogus"]),
+        "unknown argument '--bogus' (try --help)"
+    );
+    assert_eq!(err(&["-x"]), "unknown argument '-x' (try --help)");
+    assert_eq!(err(&["stray"]), "unknown argument 'stray' (try --help)");
+    assert!(
+        err(&["--allocators", "system,nosuch"])
+            .starts_with("unknown allocator 'nosuch' (compiled in: smalloc, system,"),
+        "{}",
+        err(&["--allocators", "nosuch"])
+    );
+    assert!(err(&["--compare=yes"]).contains("--compare"));
+}
+
+#[test]
+fn every_option_in_the_help_is_read() {
+    let words: Vec<&str> = cli::USAGE
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    assert!(words.len() >= 15, "{words:?}");
+    for w in words {
+        // An option of pair64 or of a run: neither parser calls it unknown.
+        let run = parse(&[w, "1"]);
+        let pair = cli::parse_pair64(&[w.to_string(), "1".to_string()]);
+        let unknown = |e: &String| e.contains(&format!("unknown argument '{w}'"));
+        assert!(
+            !run.as_ref().is_err_and(unknown) || !pair.as_ref().is_err_and(unknown),
+            "{w} is in the help but not read: {run:?} {pair:?}"
+        );
+    }
+    assert!(cli::USAGE.contains("--markdown FILE"));
+}
+
+#[test]
+fn pair64_options() {
+    let parse =
+        |args: &[&str]| cli::parse_pair64(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    let default = Pair64 {
+        id: AllocatorId::Smalloc,
+        iters: 1_000_000,
+        hold: 0,
+        fixed: false,
+    };
+    assert_eq!(parse(&[]), Ok(Parsed::Run(default.clone())));
+    let o = parse(&[
+        "--allocator",
+        "jemalloc",
+        "--iters",
+        "10",
+        "--hold=3",
+        "--fixed",
+    ]);
+    let expected = Pair64 {
+        id: AllocatorId::Jemalloc,
+        iters: 10,
+        hold: 3,
+        fixed: true,
+    };
+    assert_eq!(o, Ok(Parsed::Run(expected)));
+    assert_eq!(
+        parse(&["--allocator", "nosuch"]),
+        Err(r#"unknown allocator in ["--allocator", "nosuch"]"#.to_string())
+    );
+    assert_eq!(
+        parse(&["--iters", "x"]),
+        Err("--iters: cannot read 'x' as a number".to_string())
+    );
+    assert_eq!(
+        parse(&["--bogus"]),
+        Err("pair64: unknown argument '--bogus'".to_string())
+    );
+    assert_eq!(
+        cli::main(&["pair64".to_string(), "--bogus".to_string()]),
+        Err("pair64: unknown argument '--bogus'".to_string())
+    );
+}
+
+/// A made-up machine and command for the Markdown report.
+fn run_info() -> RunInfo {
+    RunInfo {
+        date: "2001-02-03".into(),
+        cpu: "Test CPU @ 1.00GHz".into(),
+        cpus_online: 2,
+        kernel: Some("9.9.9".into()),
+        command: "cargo run --release -p bench -- --compare --markdown out.md".into(),
+    }
+}
+
+/// The cells of the table row of `text` whose first cell is `first`.
+fn row<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    let line = text
+        .lines()
+        .find(|l| l.split('|').nth(1).is_some_and(|c| c.trim() == first))
+        .unwrap_or_else(|| panic!("no row {first} in\n{text}"));
+    line.split('|')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[test]
+fn markdown_carries_the_run_and_its_figures() {
+    let r = sample_results_with_extras();
+    let md = markdown::render(&r, &run_info());
+    // The head: date, machine, command.
+    let head = md.lines().next().unwrap();
+    assert!(head.starts_with("Measured on 2001-02-03 on Test CPU @ 1.00GHz, 2 logical CPUs,"));
+    assert!(
+        head.contains("Linux 9.9.9") && head.contains("3 rounds"),
+        "{head}"
+    );
+    assert!(!head.contains("available to the run"), "{head}");
+    assert!(md.contains("```sh\ncargo run --release -p bench -- --compare --markdown out.md\n```"));
+    assert!(md.contains("`system`: std::alloc::System (glibc malloc)"));
+    // Every table is well formed: as many cells in each line as in its header.
+    for block in md.split("\n\n").filter(|b| b.starts_with('|')) {
+        let cells: Vec<usize> = block.lines().map(|l| l.matches('|').count()).collect();
+        assert!(cells.iter().all(|&n| n == cells[0]), "{block}");
+        assert!(block.lines().nth(1).unwrap().contains("-:"), "{block}");
+    }
+    // The summary, the timed cases and the latency: medians of the made-up samples.
+    assert_eq!(row(&md, "system")[1], "0.50x");
+    assert_eq!(row(&md, "case"), ["case", "smalloc", "system"]);
+    assert_eq!(row(&md, "pair-8"), ["pair-8", "2.00", "4.00"]);
+    assert_eq!(
+        row(&md, "multi-thread-32*"),
+        ["multi-thread-32*", "2.00", "4.00"]
+    );
+    assert_eq!(row(&md, "alloc p99.9"), ["alloc p99.9", "40.0", "80.0"]);
+    assert_eq!(row(&md, "free max"), ["free max", "270", "540"]);
+    // The memory figures: footprint in MiB, the trim case's figure with a ratio.
+    assert_eq!(
+        row(&md, "`footprint`: peak RSS MiB"),
+        ["`footprint`: peak RSS MiB", "2.00", "4.00"]
+    );
+    assert_eq!(
+        row(&md, "`footprint`: RSS after free MiB"),
+        ["`footprint`: RSS after free MiB", "2.00", "1.00"]
+    );
+    assert_eq!(
+        row(&md, "`trim`: RSS after trim MiB"),
+        ["`trim`: RSS after trim MiB", "1.00", "n/a"]
+    );
+    assert!(
+        !md.contains("`trim`: peak RSS"),
+        "figures without a ratio stay out"
+    );
+    // The second summary: no trim figure for system, then the p99.9 ratios.
+    let side = md
+        .split("\n\n")
+        .find(|b| b.starts_with("| peer") && b.contains("after trim"))
+        .unwrap();
+    assert_eq!(
+        row(side, "peer"),
+        ["peer", "after trim", "alloc p99.9", "free p99.9"]
+    );
+    assert_eq!(row(side, "system"), ["system", "n/a", "0.50x", "0.50x"]);
+
+    // Fewer CPUs available than online; smalloc alone: no summary, one column.
+    let mut info = run_info();
+    info.cpus_online = 8;
+    let mut solo = sample_results();
+    solo.allocators.truncate(1);
+    solo.footprint.truncate(1);
+    for s in &mut solo.samples {
+        s.truncate(1);
+    }
+    let md = markdown::render(&solo, &info);
+    assert!(
+        md.contains("8 logical CPUs (2 available to the run)"),
+        "{md}"
+    );
+    assert!(!md.contains("geometric mean"), "{md}");
+    assert_eq!(row(&md, "pair-8"), ["pair-8", "2.00"]);
+}
+
+#[test]
+fn markdown_names_the_day_and_the_command() {
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        markdown::date(std::time::UNIX_EPOCH + day * 365),
+        "1971-01-01"
+    );
+    assert_eq!(
+        markdown::date(std::time::UNIX_EPOCH + day * 11_016),
+        "2000-02-29"
+    );
+    let args: Vec<String> = [
+        "--compare",
+        "--only",
+        "pair-64",
+        "--markdown",
+        "my figures.md",
+    ]
+    .map(String::from)
+    .to_vec();
+    let cmd = markdown::command_line(&args);
+    assert!(cmd.starts_with("cargo run "), "{cmd}");
+    assert!(cmd.contains(" -p bench "), "{cmd}");
+    // Tests build without optimizations: the command has no --release then.
+    assert_eq!(cmd.contains("--release"), !cfg!(debug_assertions), "{cmd}");
+    assert!(
+        cmd.ends_with(" -- --compare --only pair-64 --markdown 'my figures.md'"),
+        "{cmd}"
+    );
+    assert!(!markdown::command_line(&[]).contains(" --"));
+}
+
+#[test]
+fn csv_quotes_nothing_and_has_its_header_without_rows() {
+    let mut r = sample_results();
+    let csv = report::csv(&r);
+    assert!(!csv.contains('"'), "{csv}");
+    r.cases.clear();
+    r.samples.clear();
+    r.footprint.clear();
+    assert_eq!(
+        report::csv(&r),
+        "workload,case,threads,ops,unit,allocator,median,min,max,samples,smalloc_over_this\n"
+    );
 }

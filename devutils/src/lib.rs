@@ -1,12 +1,18 @@
 //! Helpers shared by smalloc's tests and benchmarks: byte patterns that prove a block kept its
-//! contents, resident-memory readings, and running a test in a child process under limits.
+//! contents, readings of `/proc` (resident memory, the CPU: [`procfs`]), and running a test in a
+//! child process under limits.
 
 #![deny(missing_docs)]
+
+pub mod procfs;
 
 use std::alloc::{self, Layout};
 use std::process::{Command, Output};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
+
+/// Resident memory of this process, in KiB (see [`procfs::rss_kib`]).
+pub use procfs::rss_kib;
 
 /// The 8-byte word of the pattern of `seed` at word index `index`. Varies with both, so two
 /// blocks sharing memory, or a block holding stale data, disagree somewhere.
@@ -68,34 +74,6 @@ pub unsafe fn fill_raw(ptr: *mut u8, len: usize, seed: u64) {
 pub unsafe fn check_raw(ptr: *const u8, len: usize, seed: u64) -> Result<(), usize> {
     // SAFETY: forwarded from the caller.
     check(unsafe { std::slice::from_raw_parts(ptr, len) }, seed)
-}
-
-/// A field of `/proc/self/status` in KiB (for example `"VmRSS"`, `"VmHWM"`), if present.
-///
-/// Reads the file into a fixed stack buffer: it allocates nothing, so the reading does not
-/// itself disturb the allocator being measured.
-pub fn proc_status_kib(field: &str) -> Option<u64> {
-    use std::io::Read;
-    let mut buf = [0u8; 8192];
-    let mut f = std::fs::File::open("/proc/self/status").ok()?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(_) => return None,
-        }
-    }
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
-        rest.trim().strip_suffix("kB")?.trim().parse().ok()
-    })
-}
-
-/// Resident memory of this process, in KiB.
-pub fn rss_kib() -> u64 {
-    proc_status_kib("VmRSS").expect("/proc/self/status has VmRSS")
 }
 
 /// Environment variable that tells a test binary it is the child of [`run_test_in_child`].
@@ -343,19 +321,5 @@ mod tests {
         // SAFETY: the block is live and 64 bytes long.
         unsafe { *b.ptr.add(10) ^= 0xFF };
         b.verify();
-    }
-
-    #[test]
-    fn rss_is_readable_and_grows_when_touched() {
-        let before = rss_kib();
-        let mut v = vec![0u8; 64 << 20];
-        for i in (0..v.len()).step_by(4096) {
-            v[i] = 1;
-        }
-        std::hint::black_box(&v);
-        let after = rss_kib();
-        assert!(after >= before + 60 * 1024, "{before} -> {after} KiB");
-        assert!(proc_status_kib("VmHWM").unwrap() >= after);
-        assert_eq!(proc_status_kib("NoSuchField"), None);
     }
 }

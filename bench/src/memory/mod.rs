@@ -19,7 +19,7 @@ pub mod thp;
 pub mod trim;
 
 use crate::allocators::AllocatorId;
-use crate::footprint::{self, proc_status_kib};
+use crate::footprint;
 use crate::with_allocator;
 
 /// The prefix of a memory child's reading line.
@@ -252,22 +252,6 @@ impl MemoryCase {
             MemoryCase::ThpThreads => thp::measure(a, amount as usize),
         })
     }
-}
-
-/// `VmRSS`, KiB.
-///
-/// # Panics
-/// If `/proc/self/status` cannot be read: without it there is nothing to report.
-pub fn rss_kib() -> u64 {
-    proc_status_kib("VmRSS").expect("cannot read VmRSS from /proc/self/status")
-}
-
-/// `VmHWM` (the peak resident set), KiB.
-///
-/// # Panics
-/// If `/proc/self/status` cannot be read.
-pub fn hwm_kib() -> u64 {
-    proc_status_kib("VmHWM").expect("cannot read VmHWM from /proc/self/status")
 }
 
 /// The child's side: runs case `name` with `amount` through `id` and prints its reading line.

@@ -7,8 +7,9 @@
 
 use std::alloc::GlobalAlloc;
 
+use devutils::procfs::{hwm_kib, rss_kib};
+
 use super::block_list::BlockList;
-use super::{hwm_kib, rss_kib};
 use crate::rng::Rng;
 use crate::workloads::common::{alloc, layout};
 

@@ -9,8 +9,9 @@
 
 use std::alloc::GlobalAlloc;
 
+use devutils::procfs::rss_kib;
+
 use super::block_list::BlockList;
-use super::rss_kib;
 use crate::workloads::common::{alloc, layout};
 
 /// Size of every string after its last `realloc`.

@@ -14,7 +14,8 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
-use super::rss_kib;
+use devutils::procfs::rss_kib;
+
 use crate::workloads::common::{alloc, layout};
 use crate::workloads::multi_thread::STACK;
 

@@ -8,8 +8,9 @@
 
 use std::alloc::GlobalAlloc;
 
+use devutils::procfs::{hwm_kib, rss_kib};
+
 use super::block_list::BlockList;
-use super::{hwm_kib, rss_kib};
 use crate::allocators::AllocatorId;
 use crate::workloads::common::{alloc, layout};
 
