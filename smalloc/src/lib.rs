@@ -548,12 +548,20 @@ impl<F> Smalloc<F> {
         }
     }
 
-    /// A slot of class `sc` or bigger, up to `max_sc`: from the calling thread's own slab, else
-    /// from the shared slabs, class after class. Returns it with whether it reads as zero.
+    /// A slot of class `sc` or bigger, up to `max_sc`, aligned to `align`: from the calling
+    /// thread's own slab, else from the shared slabs, class after class. Returns it with whether
+    /// it reads as zero.
     ///
     /// # Safety
-    /// `r` is this instance's live reservation; `sc >= MIN_SC`.
-    unsafe fn alloc_slot(&self, r: Reservation, sc: u32, max_sc: u32) -> Option<(usize, bool)> {
+    /// `r` is this instance's live reservation; `sc >= MIN_SC` and its slots are aligned to
+    /// `align`.
+    unsafe fn alloc_slot(
+        &self,
+        r: Reservation,
+        sc: u32,
+        max_sc: u32,
+        align: usize,
+    ) -> Option<(usize, bool)> {
         let t = thread::state();
         // SAFETY: per the caller; t is ours.
         unsafe {
@@ -562,10 +570,10 @@ impl<F> Smalloc<F> {
                 flush_batch(t);
             }
             // A class may be less aligned than a smaller one (48-byte slots are 16-aligned,
-            // 32-byte ones 32-aligned): failing over, skip the classes that could break the
-            // alignment `sc` was chosen for, and the positions without slots.
-            let need = layout::slot_align(sc);
-            for c in (sc..=max_sc).filter(|&c| slot_size(c) != 0 && layout::slot_align(c) >= need) {
+            // 32-byte ones 32-aligned): failing over, skip the classes not aligned enough for
+            // the request, and the positions without slots.
+            for c in (sc..=max_sc).filter(|&c| slot_size(c) != 0 && layout::slot_align(c) >= align)
+            {
                 if let Some(s) = own
                     && let Some(slot) = s.refill(c)
                 {
@@ -812,7 +820,7 @@ impl<F: GlobalAlloc> Smalloc<F> {
     ) -> (*mut u8, bool) {
         if sc <= MAX_SC {
             // SAFETY: forwarded.
-            if let Some((p, zeroed)) = unsafe { self.alloc_slot(r, sc, MAX_SC) } {
+            if let Some((p, zeroed)) = unsafe { self.alloc_slot(r, sc, MAX_SC, align) } {
                 let p = with_exposed_provenance_mut::<u8>(p);
                 if zero {
                     // SAFETY: the slot is ours and holds 2^sc >= size bytes.
@@ -898,7 +906,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
             };
             // Only a smaller slot is worth the copy.
             // SAFETY: r is live.
-            if let Some((p, _)) = unsafe { self.alloc_slot(r, target, current - 1) } {
+            if let Some((p, _)) = unsafe { self.alloc_slot(r, target, current - 1, layout.align()) }
+            {
                 let p = with_exposed_provenance_mut::<u8>(p);
                 // SAFETY: both blocks are live and distinct; new_size fits both.
                 unsafe {
@@ -956,7 +965,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // Much smaller and slab-sized: move into a slot, so the mapping goes back whole.
             if needed <= MAX_SC && new_size <= usable / 4 {
                 // SAFETY: r is live.
-                if let Some((p, _)) = unsafe { self.alloc_slot(r, needed, MAX_SC) } {
+                if let Some((p, _)) = unsafe { self.alloc_slot(r, needed, MAX_SC, layout.align()) }
+                {
                     let p = with_exposed_provenance_mut::<u8>(p);
                     // SAFETY: both blocks are live and distinct; new_size fits both.
                     unsafe {
