@@ -11,7 +11,7 @@
 //! * [`thread_exit_key`], [`arm_thread_exit`]: run a function when a thread exits;
 //! * [`now_ms`]: a cheap monotonic clock for decay decisions;
 //! * [`resident`]: how much of a range is in memory, for statistics;
-//! * [`env_flag`], [`write_stderr`]: what printing statistics at exit takes;
+//! * [`env_flag`], [`write_stderr`], [`StackWriter`]: what printing statistics at exit takes;
 //! * [`page_size`].
 //!
 //! Every function here is a thin wrapper over one system call. None of them allocates, locks,
@@ -317,6 +317,53 @@ pub fn write_stderr(mut bytes: &[u8]) {
     unsafe { *errno_location() = saved };
 }
 
+/// Formatted text on its way out without allocating: `write!` into it fills a buffer on the
+/// stack, and every full buffer (and the rest, at [`StackWriter::flush`] or when dropped) goes to
+/// `sink`. For reports written from places that must not allocate (inside an allocator, at exit).
+pub struct StackWriter<F: FnMut(&[u8])> {
+    buf: [u8; 1024],
+    len: usize,
+    sink: F,
+}
+
+impl<F: FnMut(&[u8])> StackWriter<F> {
+    /// An empty buffer in front of `sink`.
+    pub const fn new(sink: F) -> Self {
+        StackWriter {
+            buf: [0; 1024],
+            len: 0,
+            sink,
+        }
+    }
+
+    /// Hands what is buffered to the sink.
+    pub fn flush(&mut self) {
+        if self.len > 0 {
+            (self.sink)(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl<F: FnMut(&[u8])> core::fmt::Write for StackWriter<F> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for chunk in s.as_bytes().chunks(self.buf.len()) {
+            if self.len + chunk.len() > self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
+            self.len += chunk.len();
+        }
+        Ok(())
+    }
+}
+
+impl<F: FnMut(&[u8])> Drop for StackWriter<F> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// This thread's `errno`.
 fn errno_location() -> *mut libc::c_int {
     #[cfg(target_vendor = "apple")]
@@ -337,6 +384,31 @@ pub fn page_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stack_writer_passes_everything_on_in_order() {
+        use core::fmt::Write;
+        let mut out = [0u8; 5000];
+        let mut len = 0;
+        {
+            let mut w = StackWriter::new(|b: &[u8]| {
+                out[len..len + b.len()].copy_from_slice(b);
+                len += b.len();
+            });
+            for i in 0..1000 {
+                write!(w, "{}", i % 10).unwrap();
+            }
+            write!(w, "{:>3000}", "x").unwrap();
+        }
+        assert_eq!(len, 4000);
+        assert!(
+            out[..1000]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == b'0' + (i % 10) as u8)
+        );
+        assert!(out[1000..3999].iter().all(|&b| b == b' ') && out[3999] == b'x');
+    }
 
     #[test]
     fn resident_counts_touched_pages_only() {

@@ -23,7 +23,7 @@
 //! glibc's `mallopt` answers.
 
 use core::ffi::{c_int, c_void};
-use core::fmt::{self, Write};
+use core::fmt::Write;
 
 use crate::ALLOC;
 use crate::glibc::{self, Func};
@@ -140,60 +140,6 @@ pub(crate) fn mallopt<const I: bool>(param: c_int, value: c_int) -> c_int {
     }
 }
 
-/// Formats into a buffer on the stack and hands full buffers to `sink`: no allocation.
-struct Chunked<F: FnMut(&[u8])> {
-    buf: [u8; 1024],
-    len: usize,
-    sink: F,
-}
-
-impl<F: FnMut(&[u8])> Chunked<F> {
-    fn new(sink: F) -> Self {
-        Chunked {
-            buf: [0; 1024],
-            len: 0,
-            sink,
-        }
-    }
-
-    fn flush(&mut self) {
-        (self.sink)(&self.buf[..self.len]);
-        self.len = 0;
-    }
-}
-
-impl<F: FnMut(&[u8])> Write for Chunked<F> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(self.buf.len()) {
-            if self.len + chunk.len() > self.buf.len() {
-                self.flush();
-            }
-            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
-        }
-        Ok(())
-    }
-}
-
-/// Writes all of `bytes` to file descriptor 2, keeping errno.
-fn to_stderr(mut bytes: &[u8]) {
-    // SAFETY: errno is this thread's; write reads from a live slice.
-    unsafe {
-        let saved = *libc::__errno_location();
-        while !bytes.is_empty() {
-            let n = libc::write(2, bytes.as_ptr().cast(), bytes.len());
-            if n <= 0 {
-                if n < 0 && *libc::__errno_location() == libc::EINTR {
-                    continue;
-                }
-                break;
-            }
-            bytes = &bytes[n as usize..];
-        }
-        *libc::__errno_location() = saved;
-    }
-}
-
 /// `malloc_stats`: glibc's summary lines on standard error, then smalloc's own statistics.
 pub(crate) fn malloc_stats<const I: bool>() {
     let Some(st) = stats::<I>() else {
@@ -204,7 +150,7 @@ pub(crate) fn malloc_stats<const I: bool>() {
         return;
     };
     let system = st.resident_bytes + st.direct_bytes;
-    let mut out = Chunked::new(to_stderr);
+    let mut out = smalloc_plat::StackWriter::new(smalloc_plat::write_stderr);
     let _ = write!(
         out,
         "Arena 0:\nsystem bytes     = {:>10}\nin use bytes     = {:>10}\n\
@@ -242,7 +188,7 @@ pub(crate) unsafe fn malloc_info<const I: bool>(options: c_int, fp: *mut libc::F
         };
     };
     let mut ok = true;
-    let mut out = Chunked::new(|b: &[u8]| {
+    let mut out = smalloc_plat::StackWriter::new(|b: &[u8]| {
         // SAFETY: fp is an open stream per the caller; fwrite reads from a live slice.
         ok &= unsafe { libc::fwrite(b.as_ptr().cast::<c_void>(), 1, b.len(), fp) } == b.len();
     });
@@ -277,6 +223,6 @@ pub(crate) unsafe fn malloc_info<const I: bool>(options: c_int, fp: *mut libc::F
         lbytes = st.live_bytes,
         sys = st.resident_bytes + st.direct_bytes,
     );
-    out.flush();
+    drop(out);
     if ok { 0 } else { -1 }
 }

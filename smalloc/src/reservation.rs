@@ -219,28 +219,35 @@ impl Reservation {
 /// Reserves the address range and returns its base, aligned to [`BASE_ALIGN`], or `None` if the
 /// OS refuses.
 pub(crate) fn reserve() -> Option<usize> {
-    let start = smalloc_plat::reserve(SLABS_LEN + BASE_ALIGN)?
+    reserve_aligned(SLABS_LEN, BASE_ALIGN)
+}
+
+/// Reserves `len` bytes of address space starting at a multiple of `align` (a power of two, at
+/// least a page), kept out of core dumps and of transparent huge pages; returns the start, or
+/// `None` if the OS refuses.
+pub(crate) fn reserve_aligned(len: usize, align: usize) -> Option<usize> {
+    let start = smalloc_plat::reserve(len.checked_add(align)?)?
         .as_ptr()
         .expose_provenance();
-    let base = start.next_multiple_of(BASE_ALIGN);
+    let base = start.next_multiple_of(align);
     let lead = base - start;
-    let tail = BASE_ALIGN - lead;
+    let tail = align - lead;
     // SAFETY: lead and tail are page-aligned parts of the fresh reservation outside
-    // [base, base + SLABS_LEN); nothing has used any of it.
+    // [base, base + len); nothing has used any of it.
     unsafe {
         let at = |a: usize| NonNull::new_unchecked(core::ptr::with_exposed_provenance_mut(a));
         if lead > 0 {
             smalloc_plat::unmap(at(start), lead);
         }
         if tail > 0 {
-            smalloc_plat::unmap(at(base + SLABS_LEN), tail);
+            smalloc_plat::unmap(at(base + len), tail);
         }
         // Untouched slabs cost nothing in a core dump, but touched ones would: keep the heap out,
         // as the core dump of a 32 TiB process is rarely wanted.
-        smalloc_plat::exclude_from_core_dumps(at(base), SLABS_LEN);
+        smalloc_plat::exclude_from_core_dumps(at(base), len);
         // Where transparent huge pages are on, one touched 4 KiB page of a sparse region could
         // cost 2 MiB. Small classes of many threads are spread wide; keep them in small pages.
-        smalloc_plat::no_huge_pages(at(base), SLABS_LEN);
+        smalloc_plat::no_huge_pages(at(base), len);
     }
     Some(base)
 }

@@ -379,42 +379,6 @@ impl fmt::Display for Padded {
     }
 }
 
-/// Writes formatted text to standard error through a buffer on the stack: no allocation, so it
-/// works at exit and from inside the C ABI.
-pub(crate) struct Stderr {
-    buf: [u8; 512],
-    len: usize,
-}
-
-impl Stderr {
-    /// An empty buffer.
-    pub(crate) const fn new() -> Self {
-        Stderr {
-            buf: [0; 512],
-            len: 0,
-        }
-    }
-
-    /// Writes out what is buffered.
-    pub(crate) fn flush(&mut self) {
-        smalloc_plat::write_stderr(&self.buf[..self.len]);
-        self.len = 0;
-    }
-}
-
-impl fmt::Write for Stderr {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for chunk in s.as_bytes().chunks(self.buf.len()) {
-            if self.len + chunk.len() > self.buf.len() {
-                self.flush();
-            }
-            self.buf[self.len..self.len + chunk.len()].copy_from_slice(chunk);
-            self.len += chunk.len();
-        }
-        Ok(())
-    }
-}
-
 /// The reservation whose statistics are printed at exit (`SMALLOC_SHOW_STATS`); zero if none.
 static SHOW_AT_EXIT: AtomicUsize = AtomicUsize::new(0);
 
@@ -450,7 +414,6 @@ extern "C" fn print_at_exit() {
         return;
     }
     let st = gather(Reservation { base });
-    let mut out = Stderr::new();
+    let mut out = smalloc_plat::StackWriter::new(smalloc_plat::write_stderr);
     let _ = fmt::write(&mut out, format_args!("{st}"));
-    out.flush();
 }

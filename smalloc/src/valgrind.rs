@@ -230,24 +230,7 @@ pub(crate) const fn range(base: usize) -> core::ops::Range<usize> {
 
 /// Reserves a region and returns the value of `Smalloc::base` that names it, or `None`.
 pub(crate) fn reserve() -> Option<usize> {
-    let start = smalloc_plat::reserve(LEN + ALIGN)?
-        .as_ptr()
-        .expose_provenance();
-    let base = start.next_multiple_of(ALIGN);
-    let lead = base - start;
-    let tail = ALIGN - lead;
-    // SAFETY: lead and tail are page-aligned parts of the fresh reservation outside
-    // [base, base + LEN); nothing has used any of it.
-    unsafe {
-        if lead > 0 {
-            smalloc_plat::unmap(at(start), lead);
-        }
-        if tail > 0 {
-            smalloc_plat::unmap(at(base + LEN), tail);
-        }
-        smalloc_plat::exclude_from_core_dumps(at(base), LEN);
-        smalloc_plat::no_huge_pages(at(base), LEN);
-    }
+    let base = crate::reservation::reserve_aligned(LEN, ALIGN)?;
     // One area at a time: memcheck warns of every change of more than 256 MiB.
     for s in 0..SLABS {
         for sc in MIN_SC..NUM_SCS as u32 {
