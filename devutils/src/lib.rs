@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+pub mod ops;
+
 /// The 8-byte word of the pattern of `seed` at word index `index`. Varies with both, so two
 /// blocks sharing memory, or a block holding stale data, disagree somewhere.
 #[inline]
