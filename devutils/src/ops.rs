@@ -225,8 +225,11 @@ pub enum Op {
         /// Which block.
         index: usize,
     },
-    /// Hand a block to thread `to` (modulo the number of threads), which then does `then` with
-    /// it. In a single-thread run, or to the executing thread itself, `then` happens at once.
+    /// Hand a block to thread `to` (modulo the number of threads), which does `then` with it
+    /// before its next step (or at the end). A block it resized stays with it until the end,
+    /// apart from the blocks its own ops pick by index, so that what an index picks never
+    /// depends on when blocks arrive. In a single-thread run, or to the executing thread itself,
+    /// `then` happens at once and a resized block stays among those the thread's ops pick.
     Send {
         /// Which block.
         index: usize,

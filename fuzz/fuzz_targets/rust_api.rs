@@ -11,16 +11,15 @@ use devutils::ops::{Checker, fuzz_rust_api};
 use libfuzzer_sys::fuzz_target;
 use smalloc::Smalloc;
 
-static A: Smalloc = Smalloc::new();
-
-fn usable_size(p: *const u8) -> Option<usize> {
-    // SAFETY: the checker asks only about live blocks, all of them A's.
-    unsafe { A.usable_size(p) }
-}
-
 fuzz_target!(|data: &[u8]| {
-    let checker = Checker::new(&A).with_usable_size(&usable_size);
-    if let Err(e) = fuzz_rust_api(&checker, data) {
+    // A fresh instance for every input, so that an input that fails fails on its own (and
+    // minimizes), whatever the inputs before it left behind.
+    let a = Smalloc::new();
+    // SAFETY: the checker asks only about live blocks, all of them a's.
+    let usable_size = |p: *const u8| unsafe { a.usable_size(p) };
+    let result = fuzz_rust_api(&Checker::new(&a).with_usable_size(&usable_size), data);
+    drop(a);
+    if let Err(e) = result {
         panic!("{e}");
     }
 });

@@ -9,20 +9,23 @@ use std::path::Path;
 use devutils::ops::{Checker, Stats, fuzz_rust_api, replay_inputs};
 use smalloc::Smalloc;
 
-static A: Smalloc = Smalloc::new();
-
-fn usable_size(p: *const u8) -> Option<usize> {
-    // SAFETY: the checker asks only about live blocks, all of them A's.
-    unsafe { A.usable_size(p) }
+/// The fuzz target's body: a fresh instance for every input, so that an input fails or passes on
+/// its own, whatever the inputs before it left behind.
+fn run(input: &[u8]) -> Result<Stats, String> {
+    let a = Smalloc::new();
+    // SAFETY: the checker asks only about live blocks, all of them a's.
+    let usable_size = |p: *const u8| unsafe { a.usable_size(p) };
+    let result = fuzz_rust_api(&Checker::new(&a).with_usable_size(&usable_size), input);
+    drop(a);
+    result
 }
 
 #[test]
 fn rust_api_fuzz_inputs_pass() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/rust_api");
-    let checker = Checker::new(&A).with_usable_size(&usable_size);
     let mut total = Stats::default();
     for (name, input) in replay_inputs(&corpus, 600, 0x5eed_0001) {
-        match fuzz_rust_api(&checker, &input) {
+        match run(&input) {
             Ok(stats) => total.add(&stats),
             Err(e) => {
                 let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();

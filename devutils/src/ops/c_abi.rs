@@ -38,7 +38,7 @@ impl CAbi {
     /// The C library's functions.
     pub fn libc() -> CAbi {
         // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
-        let version = unsafe { core::ffi::CStr::from_ptr(gnu_get_libc_version()) };
+        let version = unsafe { core::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
         let mut parts = version.to_str().unwrap_or("").split('.');
         let major: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         let minor: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -55,10 +55,6 @@ impl CAbi {
             aligned_alloc_needs_power_of_two: (major, minor) >= (2, 38),
         }
     }
-}
-
-unsafe extern "C" {
-    fn gnu_get_libc_version() -> *const core::ffi::c_char;
 }
 
 /// How a block is resized.

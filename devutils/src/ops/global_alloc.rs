@@ -2,6 +2,7 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use super::model::{Block, Inbox, Shared, Worker, lock};
@@ -37,7 +38,7 @@ unsafe impl GlobalAlloc for RustGlobal {
 
 /// How many bytes a live block can really hold, if the allocator can tell (for smalloc:
 /// `|p| unsafe { ALLOC.usable_size(p) }`). The checkers only ask about live blocks.
-pub type UsableSize = dyn Fn(*const u8) -> Option<usize> + Sync;
+pub type UsableSize<'a> = dyn Fn(*const u8) -> Option<usize> + Sync + 'a;
 
 /// How the threads of a multi-thread run take turns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub enum Schedule {
 /// Runs ops through a [`GlobalAlloc`] and checks each result (see the module docs).
 pub struct Checker<'a, A: ?Sized> {
     alloc: &'a A,
-    usable_size: Option<&'a UsableSize>,
+    usable_size: Option<&'a UsableSize<'a>>,
     budget: usize,
 }
 
@@ -62,6 +63,8 @@ pub struct Checker<'a, A: ?Sized> {
 struct Gate {
     state: Mutex<GateState>,
     changed: Condvar,
+    /// Whether a thread failed (`state.error` is set), readable without the lock.
+    failed: AtomicBool,
 }
 
 struct GateState {
@@ -79,6 +82,7 @@ impl Gate {
                 error: None,
             }),
             changed: Condvar::new(),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -97,6 +101,7 @@ impl Gate {
     }
 
     fn fail(&self, e: String) {
+        self.failed.store(true, Ordering::Relaxed);
         self.update(|s| {
             s.error.get_or_insert(e);
         });
@@ -126,7 +131,7 @@ impl<'a, A: GlobalAlloc + Sync + ?Sized> Checker<'a, A> {
 
     /// Also checks that every block's usable size, as `usable_size` tells it, is at least the
     /// size asked for, and that usable sizes do not overlap.
-    pub fn with_usable_size(mut self, usable_size: &'a UsableSize) -> Checker<'a, A> {
+    pub fn with_usable_size(mut self, usable_size: &'a UsableSize<'a>) -> Checker<'a, A> {
         self.usable_size = Some(usable_size);
         self
     }
@@ -176,7 +181,10 @@ impl<'a, A: GlobalAlloc + Sync + ?Sized> Checker<'a, A> {
                                 if step.thread % threads != t {
                                     continue;
                                 }
-                                if lockstep && !gate.wait(|g| g.turn == i) {
+                                // After a failure the allocator may be in any state: stop using it.
+                                if lockstep && !gate.wait(|g| g.turn == i)
+                                    || gate.failed.load(Ordering::Relaxed)
+                                {
                                     return Ok(());
                                 }
                                 let at = |e| format!("step {i} on thread {t}, {:?}: {e}", step.op);
@@ -229,15 +237,19 @@ impl<'a, A: GlobalAlloc + Sync + ?Sized> Checker<'a, A> {
     fn drain(&self, w: &mut Worker, sh: &Shared, inbox: &Inbox) -> Result<(), String> {
         let arrived = std::mem::take(&mut *lock(inbox));
         for (b, then) in arrived {
-            self.then(w, sh, b, then)
-                .map_err(|e| format!("a block handed over by another thread: {e}"))?;
+            if let Some(b) = self
+                .then(w, sh, b, then)
+                .map_err(|e| format!("a block handed over by another thread: {e}"))?
+            {
+                w.received.push(b);
+            }
         }
         Ok(())
     }
 
     /// Frees every block the worker holds.
     fn free_all(&self, w: &mut Worker, sh: &Shared) -> Result<(), String> {
-        while let Some(b) = w.blocks.pop() {
+        while let Some(b) = w.blocks.pop().or_else(|| w.received.pop()) {
             self.release(w, sh, b)?;
         }
         Ok(())
@@ -274,7 +286,12 @@ impl<'a, A: GlobalAlloc + Sync + ?Sized> Checker<'a, A> {
                         w.stats.handoffs += 1;
                         Ok(())
                     }
-                    _ => self.then(w, sh, b, then),
+                    _ => {
+                        if let Some(b) = self.then(w, sh, b, then)? {
+                            w.blocks.push(b);
+                        }
+                        Ok(())
+                    }
                 }
             }
             Op::Call(call) => match call {
@@ -307,16 +324,17 @@ impl<'a, A: GlobalAlloc + Sync + ?Sized> Checker<'a, A> {
         }
     }
 
-    /// What a thread does with a block handed to it.
-    fn then(&self, w: &mut Worker, sh: &Shared, b: Block, then: Then) -> Result<(), String> {
+    /// What a thread does with a block handed to it; the block afterwards, if still live.
+    fn then(
+        &self,
+        w: &mut Worker,
+        sh: &Shared,
+        b: Block,
+        then: Then,
+    ) -> Result<Option<Block>, String> {
         match then {
-            Then::Free => self.release(w, sh, b),
-            Then::Realloc { new_size } => {
-                if let Some(b) = self.resize(w, sh, b, new_size)? {
-                    w.blocks.push(b);
-                }
-                Ok(())
-            }
+            Then::Free => self.release(w, sh, b).map(|()| None),
+            Then::Realloc { new_size } => self.resize(w, sh, b, new_size),
         }
     }
 

@@ -316,7 +316,13 @@ pub(super) type Inbox = Mutex<Vec<(Block, Then)>>;
 /// One thread's part of a run: its blocks and counts.
 pub(super) struct Worker {
     pub(super) me: usize,
+    /// The blocks ops refer to by index: those the thread allocated, or resized after it
+    /// allocated them or handed them to itself.
     pub(super) blocks: Vec<Block>,
+    /// Blocks other threads handed over and the thread resized: freed at the end. Kept apart
+    /// so that which block an index names never depends on when blocks arrive, which in a
+    /// concurrent run is a matter of timing: each thread's ops then do the same every run.
+    pub(super) received: Vec<Block>,
     pub(super) stats: Stats,
     pub(super) seeds: u64,
 }
@@ -326,6 +332,7 @@ impl Worker {
         Worker {
             me,
             blocks: Vec::new(),
+            received: Vec::new(),
             stats: Stats::default(),
             seeds: 0,
         }

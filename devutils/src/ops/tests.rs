@@ -362,3 +362,71 @@ mod c {
         assert!(e.contains("glibc fails with error 22"), "{e}");
     }
 }
+
+#[cfg(feature = "proptest")]
+mod shrinking {
+    use super::*;
+    use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+
+    /// A stand-in for an allocator whose realloc loses the contents of blocks of 1000 bytes and
+    /// more: fails when such a block is resized, with blocks picked by index as the checkers do.
+    fn buggy(ops: &[Op]) -> Result<(), TestCaseError> {
+        let mut blocks: Vec<usize> = Vec::new();
+        for op in ops {
+            match *op {
+                Op::Alloc { size, .. } | Op::AllocZeroed { size, .. } => blocks.push(size),
+                Op::Free { index } if !blocks.is_empty() => {
+                    blocks.remove(index % blocks.len());
+                }
+                Op::Realloc { index, new_size } if !blocks.is_empty() => {
+                    let i = index % blocks.len();
+                    if blocks[i] >= 1000 && new_size > blocks[i] {
+                        return Err(TestCaseError::fail("lost"));
+                    }
+                    blocks[i] = new_size;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `ops` still fails without element `i` (and `j`).
+    fn fails_without(ops: &[Op], i: usize, j: Option<usize>) -> bool {
+        let rest: Vec<Op> = (0..ops.len())
+            .filter(|&k| k != i && Some(k) != j)
+            .map(|k| ops[k])
+            .collect();
+        buggy(&rest).is_err()
+    }
+
+    #[test]
+    fn failures_shrink_to_minimal_sequences() {
+        let mut two = 0;
+        for seed in 0..64u8 {
+            let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
+            let mut runner = TestRunner::new_with_rng(proptest_config(1000), rng);
+            let Err(TestError::Fail(_, ops)) = runner.run(&ops_strategy(64), |ops| buggy(&ops))
+            else {
+                panic!("seed {seed}: the bug went unnoticed");
+            };
+            // The shortest sequences are an allocation (or a small one and a realloc) and the
+            // realloc that loses its contents; whichever the search found, no op and no two can
+            // go.
+            assert!(
+                buggy(&ops).is_err() && ops.len() <= 3,
+                "seed {seed}: {ops:?}"
+            );
+            for i in 0..ops.len() {
+                assert!(!fails_without(&ops, i, None), "seed {seed}: {ops:?}");
+                for j in i + 1..ops.len() {
+                    assert!(!fails_without(&ops, i, Some(j)), "seed {seed}: {ops:?}");
+                }
+            }
+            if let [Op::Alloc { .. }, Op::Realloc { index: 0, .. }] = ops[..] {
+                two += 1;
+            }
+        }
+        assert!(two > 40, "{two} of 64 shrank to two ops");
+    }
+}
