@@ -192,7 +192,8 @@ pub const OP_BYTES: usize = 8;
 /// One operation on an allocator.
 ///
 /// Blocks are referred to by `index`: the position, modulo their number, among the blocks the
-/// executing thread holds, oldest first (an op on an empty set is skipped).
+/// executing thread allocated and still holds, oldest first (an op on an empty set is skipped;
+/// a resized block keeps its position; see [`Op::Send`] for blocks from other threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Allocate `size` bytes aligned to `align` (a power of two). Through the C functions:

@@ -344,7 +344,7 @@ impl Worker {
         ((self.me as u64 + 1) << 40) | self.seeds
     }
 
-    /// The position of block `index`, if the thread holds any.
+    /// The position in `blocks` of block `index`, if there are any.
     pub(super) fn pick(&mut self, index: usize) -> Option<usize> {
         if self.blocks.is_empty() {
             self.stats.skipped += 1;
