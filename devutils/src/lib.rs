@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+pub mod ops;
+
 /// Resident memory of this process, in KiB (see [`procfs::rss_kib`]).
 pub use procfs::rss_kib;
 
