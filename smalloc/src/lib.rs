@@ -577,7 +577,6 @@ impl<F> Smalloc<F> {
                 if let Some(s) = own
                     && let Some(slot) = s.refill(c)
                 {
-                    HotClass::count(s.hot(c), 1);
                     return Some(slot);
                 }
                 if let Some(slot) = shared_pop(r, t, c) {
@@ -741,7 +740,6 @@ impl<F: GlobalAlloc> Smalloc<F> {
             let p = (*h).free;
             if p != 0 {
                 (*h).free = ptr::with_exposed_provenance::<usize>(p).read();
-                HotClass::count(h, 1);
                 let p = with_exposed_provenance_mut::<u8>(p);
                 if ZERO {
                     p.write_bytes(0, size);
@@ -752,10 +750,9 @@ impl<F: GlobalAlloc> Smalloc<F> {
             // over and over: lay the list path out straight.
             core::hint::cold_path();
             let b = (*h).bump;
-            if b.wrapping_sub((*h).run_start) < (*h).run_len as usize {
+            if b.wrapping_sub((*h).run_start) < (*h).run_len {
                 let sc = (offset / layout::HOT_ENTRY) as u32;
                 (*h).bump = b + layout::slot_size(sc);
-                HotClass::count(h, 1);
                 let p = with_exposed_provenance_mut::<u8>(b);
                 if ZERO && !slab::bump_is_zero(h, sc) {
                     p.write_bytes(0, size);
@@ -878,9 +875,8 @@ impl<F: GlobalAlloc> Smalloc<F> {
         // always-empty one; the entry exists for every class position. A block inside the
         // current run is ours to link.
         unsafe {
-            if p.wrapping_sub((*h).run_start) < (*h).run_len as usize {
+            if p.wrapping_sub((*h).run_start) < (*h).run_len {
                 slab::push(h, p);
-                HotClass::count(h, u32::MAX);
                 return true;
             }
         }

@@ -241,10 +241,10 @@ impl Slab {
         unsafe {
             let h = self.hot(sc);
             let c = self.class(sc);
-            if (*c).current == 0 {
+            if (*c).current() == 0 {
                 return 0;
             }
-            let run_end = (*h).run_start + (*h).run_len as usize;
+            let run_end = (*h).run_start + (*h).run_len;
             let mut free = if (*h).bump != 0 {
                 ((run_end - (*h).bump) / slot_size(sc)) as u32
             } else {
@@ -266,13 +266,13 @@ impl Slab {
             ) {
                 return 0;
             }
-            let idx = (*c).current - 1;
+            let idx = (*c).current() - 1;
             let r = self.run(sc, idx);
             (*r).state = PURGED;
             (*r).free = 0;
             (*r).used = 0;
             self.purged_push(sc, idx);
-            (*c).current = 0;
+            (*c).set_current(0);
             HotClass::set_run(h, 0, 0, 0, 0);
             let hd = self.header();
             (*hd).in_use -= len;

@@ -58,26 +58,19 @@ pub(crate) struct HotClass {
     /// Address of the current run.
     pub(crate) run_start: usize,
     /// Bytes of the current run; zero when there is none (so no address is inside it).
-    pub(crate) run_len: u32,
-    /// Blocks of this class of the slab that are live (handed out and not yet freed back to the
-    /// owner), for the statistics. Written by the owner only, with plain (relaxed) loads and
-    /// stores: atomic so that a thread gathering statistics may read it.
-    pub(crate) live: AtomicU32,
+    pub(crate) run_len: usize,
 }
 
 impl HotClass {
-    // Only ever copied into the never-written `EMPTY_HOT` table.
-    #[allow(clippy::declare_interior_mutable_const)]
     const ZERO: HotClass = HotClass {
         free: 0,
         bump: 0,
         run_start: 0,
         run_len: 0,
-        live: AtomicU32::new(0),
     };
 
     /// Makes the run of `run_len` bytes at `run_start` current, with free list `free` and bump
-    /// pointer `bump`, leaving the live count alone (other threads may be reading it).
+    /// pointer `bump` (all zero: no current run).
     ///
     /// # Safety
     /// `h` is an entry of a slab the caller owns.
@@ -87,30 +80,17 @@ impl HotClass {
         free: usize,
         bump: usize,
         run_start: usize,
-        run_len: u32,
+        run_len: usize,
     ) {
         // SAFETY: per the caller.
         unsafe {
-            (*h).free = free;
-            (*h).bump = bump;
-            (*h).run_start = run_start;
-            (*h).run_len = run_len;
-        }
-    }
-
-    /// Counts one more live block (`+1`) or one fewer (`-1`, as `u32::MAX`). A plain load and
-    /// store: only the owner writes.
-    ///
-    /// # Safety
-    /// `h` is an entry of a slab the caller owns.
-    #[inline(always)]
-    pub(crate) unsafe fn count(h: *const HotClass, delta: u32) {
-        // SAFETY: per the caller.
-        let live = unsafe { &(*h).live };
-        live.store(
-            live.load(Ordering::Relaxed).wrapping_add(delta),
-            Ordering::Relaxed,
-        );
+            *h = HotClass {
+                free,
+                bump,
+                run_start,
+                run_len,
+            }
+        };
     }
 }
 
@@ -180,14 +160,44 @@ pub(crate) struct ClassMeta {
     /// Runs ever taken: runs `fresh..` have never been used. Written by the owner only (plain
     /// loads and stores); atomic so that a thread gathering statistics may read it.
     pub(crate) fresh: AtomicU32,
-    /// The current run, plus one.
-    pub(crate) current: u32,
+    /// The current run, plus one. Written by the owner only (plain loads and stores); atomic so
+    /// that a thread gathering statistics may read it.
+    pub(crate) current: AtomicU32,
     /// Number of runs in the empty list.
     pub(crate) empty_runs: u32,
     /// Whether the current run's bump range holds old data (an empty run reused), rather than
     /// zeroes (a fresh or purged run).
     pub(crate) bump_dirty: u32,
-    _pad: [u32; 8],
+    /// Live blocks in the class's runs other than the current one (the `used` of its full and
+    /// partial runs), for the statistics; the current run's are counted from its fast-path entry
+    /// when asked. Kept on the slow paths only, by the owner (plain loads and stores).
+    pub(crate) retired_live: AtomicU32,
+    _pad: [u32; 7],
+}
+
+impl ClassMeta {
+    /// The current run, plus one (zero: none).
+    #[inline(always)]
+    pub(crate) fn current(&self) -> u32 {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// Sets the current run, plus one (zero: none). Owner only.
+    #[inline(always)]
+    pub(crate) fn set_current(&self, run: u32) {
+        self.current.store(run, Ordering::Relaxed);
+    }
+
+    /// Adds `delta` (wrapping: `u32::MAX` takes one off) to the live blocks outside the current
+    /// run. Owner only.
+    #[inline(always)]
+    pub(crate) fn count_retired(&self, delta: u32) {
+        let n = &self.retired_live;
+        n.store(
+            n.load(Ordering::Relaxed).wrapping_add(delta),
+            Ordering::Relaxed,
+        );
+    }
 }
 const _: () = assert!(core::mem::size_of::<ClassMeta>() == 64);
 
@@ -340,18 +350,21 @@ impl Slab {
                 return Some((p, false));
             }
             let c = self.class(sc);
-            if (*c).current != 0 {
+            if (*c).current() != 0 {
                 // Used up: no free slot on its list, none left to bump.
-                let r = self.run(sc, (*c).current - 1);
+                let r = self.run(sc, (*c).current() - 1);
                 (*r).state = FULL;
                 (*r).used = slots_per_run(sc);
                 (*r).free = 0;
-                (*c).current = 0;
+                (*c).set_current(0);
+                (*c).count_retired(slots_per_run(sc));
             }
             // Accounting counts a run's whole span; the fast-path entry only the slots in it.
             let len = 1usize << run_bits(sc);
             let hd = self.header();
             let (idx, bump) = if let Some(i) = self.partial_pop(sc) {
+                // Its live blocks are the current run's from now on.
+                (*c).count_retired((*self.run(sc, i)).used.wrapping_neg());
                 (i, Bump::No)
             } else if (*c).empty_tail != 0 {
                 // The newest empty run: its pages are the likeliest to be in cache. Every slot is
@@ -377,10 +390,10 @@ impl Slab {
             let r = self.run(sc, idx);
             let start = self.run_addr(sc, idx);
             (*r).state = CURRENT;
-            (*c).current = idx + 1;
+            (*c).set_current(idx + 1);
             (*c).bump_dirty = (bump == Bump::Dirty) as u32;
             if bump == Bump::No {
-                HotClass::set_run(h, (*r).free, 0, start, run_slots_len(sc) as u32);
+                HotClass::set_run(h, (*r).free, 0, start, run_slots_len(sc));
                 (*r).free = 0;
                 self.tick();
                 pop(h).map(|p| (p, false))
@@ -391,12 +404,13 @@ impl Slab {
                 (*r).state = FULL;
                 (*r).used = 1;
                 (*r).free = 0;
-                (*c).current = 0;
+                (*c).set_current(0);
+                (*c).count_retired(1);
                 HotClass::set_run(h, 0, 0, 0, 0);
                 self.tick();
                 Some((start, bump == Bump::Zero))
             } else {
-                HotClass::set_run(h, 0, start + slot_size(sc), start, run_slots_len(sc) as u32);
+                HotClass::set_run(h, 0, start + slot_size(sc), start, run_slots_len(sc));
                 (*r).free = 0;
                 self.tick();
                 Some((start, bump == Bump::Zero))
@@ -420,8 +434,7 @@ impl Slab {
         let h = self.hot(sc);
         // SAFETY: the caller owns the slab and the block.
         unsafe {
-            HotClass::count(h, u32::MAX);
-            if p.wrapping_sub((*h).run_start) < (*h).run_len as usize {
+            if p.wrapping_sub((*h).run_start) < (*h).run_len {
                 push(h, p);
             } else {
                 self.free_to_run(p, size);
@@ -440,6 +453,10 @@ impl Slab {
         unsafe {
             core::ptr::with_exposed_provenance_mut::<usize>(p).write((*r).free);
             (*r).free = p;
+            match (*r).state {
+                FULL | PARTIAL => (*self.class(sc)).count_retired(u32::MAX),
+                _ => {}
+            }
             match (*r).state {
                 FULL => {
                     (*r).used -= 1;
@@ -679,7 +696,7 @@ pub(crate) unsafe fn take_current(h: *mut HotClass, sc: u32) -> Option<(usize, b
             return Some((p, false));
         }
         let b = (*h).bump;
-        if b.wrapping_sub((*h).run_start) < (*h).run_len as usize {
+        if b.wrapping_sub((*h).run_start) < (*h).run_len {
             (*h).bump = b + slot_size(sc);
             return Some((b, bump_is_zero(h, sc)));
         }

@@ -127,3 +127,34 @@ fn stats_count_blocks_freed_by_other_threads_once_collected() {
     assert_eq!(st.class(48).unwrap().live_blocks, 0, "{st:?}");
     assert_eq!(st.live_blocks, 0);
 }
+
+#[test]
+fn stats_are_exact_for_the_slabs_of_exited_threads() {
+    static S: Smalloc = Smalloc::new();
+    let l = Layout::from_size_align(96, 8).unwrap();
+    // Another thread allocates, frees a few of its own, and exits with the rest still live.
+    let ptrs: Vec<usize> = std::thread::spawn(move || {
+        // SAFETY: valid layout; the blocks freed are live blocks of S.
+        let mut v: Vec<usize> = (0..50).map(|_| unsafe { S.alloc(l) } as usize).collect();
+        for p in v.drain(..13) {
+            unsafe { S.dealloc(p as *mut u8, l) };
+        }
+        v
+    })
+    .join()
+    .unwrap();
+    // Its slab has no owner now: counted exactly, current run included.
+    let st = S.stats();
+    assert_eq!(st.class(96).unwrap().live_blocks, 37, "{st:?}");
+    assert_eq!(st.live_blocks, 37);
+    assert_eq!(st.slabs_in_use, 0, "the count gives the borrowed slab back");
+    for p in ptrs {
+        // SAFETY: live blocks of S.
+        unsafe { S.dealloc(p as *mut u8, l) };
+    }
+    // Frees of another slab's blocks count once that slab collects them; trim does it for the
+    // slabs nobody owns.
+    assert_eq!(S.stats().live_blocks, 37);
+    S.trim();
+    assert_eq!(S.stats().live_blocks, 0);
+}
