@@ -507,3 +507,25 @@ pub fn replay_inputs(corpus: &Path, count: usize, seed: u64) -> Vec<(String, Vec
     }
     inputs
 }
+
+/// Runs `run` on every input of [`replay_inputs`] and sums what the runs report; the first
+/// failure panics with the input's name, the error and the input in hex (to paste into a file of
+/// the corpus and replay alone).
+pub fn replay(
+    corpus: &Path,
+    count: usize,
+    seed: u64,
+    mut run: impl FnMut(&[u8]) -> Result<Stats, String>,
+) -> Stats {
+    let mut total = Stats::default();
+    for (name, input) in replay_inputs(corpus, count, seed) {
+        match run(&input) {
+            Ok(stats) => total.add(&stats),
+            Err(e) => {
+                let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+                panic!("{name}: {e}\ninput: {hex}");
+            }
+        }
+    }
+    total
+}

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use devutils::ops::{CAbi, CChecker, Stats, fuzz_c_abi, hostile_calls, replay_inputs};
+use devutils::ops::{CAbi, CChecker, Stats, fuzz_c_abi, hostile_calls, replay};
 
 /// The `smalloc_` functions of libsmalloc.so.
 fn smalloc_abi() -> &'static CAbi {
@@ -69,16 +69,9 @@ fn smalloc_abi() -> &'static CAbi {
 fn c_abi_fuzz_inputs_pass() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/c_abi");
     let checker = CChecker::new(smalloc_abi());
-    let mut total = Stats::default();
-    for (name, input) in replay_inputs(&corpus, 600, 0x5eed_0002) {
-        match fuzz_c_abi(&checker, &input) {
-            Ok(stats) => total.add(&stats),
-            Err(e) => {
-                let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
-                panic!("{name}: {e}\ninput: {hex}");
-            }
-        }
-    }
+    let total = replay(&corpus, 600, 0x5eed_0002, |input| {
+        fuzz_c_abi(&checker, input)
+    });
     eprintln!("{total}");
     assert!(
         total.allocs > 5000 && total.zeroed > 500 && total.reallocs > 3000,

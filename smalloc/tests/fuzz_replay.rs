@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use devutils::ops::{Checker, Stats, fuzz_rust_api, replay_inputs};
+use devutils::ops::{Checker, Stats, fuzz_rust_api, replay};
 use smalloc_core::Smalloc;
 
 /// The fuzz target's body: a fresh instance for every input, so that an input fails or passes on
@@ -23,16 +23,7 @@ fn run(input: &[u8]) -> Result<Stats, String> {
 #[test]
 fn rust_api_fuzz_inputs_pass() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/rust_api");
-    let mut total = Stats::default();
-    for (name, input) in replay_inputs(&corpus, 600, 0x5eed_0001) {
-        match run(&input) {
-            Ok(stats) => total.add(&stats),
-            Err(e) => {
-                let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
-                panic!("{name}: {e}\ninput: {hex}");
-            }
-        }
-    }
+    let total = replay(&corpus, 600, 0x5eed_0001, run);
     eprintln!("{total}");
     // The inputs reach every kind of operation.
     assert!(
