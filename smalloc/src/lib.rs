@@ -454,7 +454,9 @@ impl<F> Smalloc<F> {
             .compare_exchange(UNINIT, mine, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
-                if mine != FAILED {
+                // Statistics are gathered from the reservation only (under valgrind, memcheck
+                // keeps its own).
+                if (mine as isize) >= 0 {
                     stats::on_reserved(mine);
                 }
                 mine
