@@ -67,7 +67,7 @@ fn remote_list_pushes_race_with_the_owners_take() {
             })
             .collect();
         let mut got = vec![];
-        let mut take = |got: &mut Vec<u64>| {
+        let take = |got: &mut Vec<u64>| {
             let mut p = remote::take_all(&*head);
             while p != 0 {
                 assert_eq!(blocks.read(p), p * 10);
@@ -128,7 +128,7 @@ fn inbox_writers_race_with_the_owner_and_wrap_around() {
             len: 2,
         };
         let mut got = vec![];
-        let mut take = |got: &mut Vec<u64>| {
+        let take = |got: &mut Vec<u64>| {
             inbox.take(
                 |_| {},
                 |p| {

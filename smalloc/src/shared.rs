@@ -83,6 +83,8 @@ pub(crate) const fn head_first(h: u64) -> u32 {
 /// The push counter of head word `h`.
 #[cfg(test)]
 #[inline(always)]
+// Read by the unit tests only (the loom build has none of them).
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const fn head_counter(h: u64) -> u32 {
     (h >> 32) as u32
 }
